@@ -1,0 +1,328 @@
+//! Domain types of the inspector: what a sensor found, what a sensor pass did,
+//! and the aggregator's inspection report.
+//!
+//! These are the types services compute with and serve as JSON. The protobuf
+//! types of `inspector-proto` are only the wire form; [`wire`] converts between
+//! the two and is the one place that knows both.
+
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Namespace for deterministic finding ids (UUID v5).
+const FINDING_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a4e_93b1_4d2e_8a57_0c5e_1b7d_94a3);
+
+/// What kind of thing a sensor noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    /// A value far from its learned seasonal baseline.
+    DynamicAnomaly,
+    /// A log line shape never seen before.
+    LogPattern,
+    /// A metric trending towards its threshold, or already past it.
+    TrendBreach,
+}
+
+impl FindingKind {
+    /// All kinds, in report order.
+    pub const ALL: [FindingKind; 3] = [
+        FindingKind::DynamicAnomaly,
+        FindingKind::LogPattern,
+        FindingKind::TrendBreach,
+    ];
+
+    /// Stable lower-case name, used in subjects, dedup keys and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::DynamicAnomaly => "dynamic_anomaly",
+            FindingKind::LogPattern => "log_pattern",
+            FindingKind::TrendBreach => "trend_breach",
+        }
+    }
+}
+
+impl fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// How well a fitted trend explains its data (see `inspector-trend` for the cut-offs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        })
+    }
+}
+
+/// One thing a sensor noticed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Deterministic id (see [`Finding::compute_id`]); the JetStream `Nats-Msg-Id`.
+    pub id: String,
+    pub kind: FindingKind,
+    /// Metric name, or log pattern key (workload + cluster id).
+    pub key: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub severity: Severity,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_mean: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_std: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deviation_sigma: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub example: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slope_per_hour: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r_squared: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<Confidence>,
+    /// Hours until the fitted trend crosses the threshold; `None` when already past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_hours_to_breach: Option<f64>,
+    pub source: String,
+    pub detected_at: DateTime<Utc>,
+    pub shadow: bool,
+    pub sensor: String,
+    pub instance: String,
+}
+
+impl Finding {
+    /// Key under which the aggregator deduplicates: kind + metric/pattern + labels.
+    /// Two findings with the same key inside the dedup window are one finding.
+    pub fn dedup_key(&self) -> String {
+        let mut key = format!("{}|{}", self.kind, self.key);
+        for (name, value) in &self.labels {
+            key.push('|');
+            key.push_str(name);
+            key.push('=');
+            key.push_str(value);
+        }
+        key
+    }
+
+    /// Deterministic id from what was observed, by whom and when, so that a
+    /// re-published finding (a retry) carries the same id and JetStream's
+    /// duplicate window drops it.
+    pub fn compute_id(&self) -> String {
+        let name = format!(
+            "{}|{}|{}|{}",
+            self.sensor,
+            self.instance,
+            self.dedup_key(),
+            self.detected_at.timestamp_millis()
+        );
+        uuid::Uuid::new_v5(&FINDING_ID_NAMESPACE, name.as_bytes()).to_string()
+    }
+
+    /// Fills in [`Finding::id`] from [`Finding::compute_id`].
+    pub fn with_computed_id(mut self) -> Self {
+        self.id = self.compute_id();
+        self
+    }
+
+    /// `name{a="1",b="2"}`, the way an operator reads a series.
+    pub fn series_name(&self) -> String {
+        if self.labels.is_empty() {
+            return self.key.clone();
+        }
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        format!("{}{{{}}}", self.key, labels.join(","))
+    }
+}
+
+/// One error a sensor met during a pass.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SensorError {
+    /// What the error is about: a metric name, a pod, "prometheus"...
+    pub subject: String,
+    pub message: String,
+}
+
+/// Summary of one sensor pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorRun {
+    pub sensor: String,
+    pub instance: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub findings: u32,
+    pub errors: Vec<SensorError>,
+    /// The sensor's pass interval, for the aggregator's staleness judgement.
+    pub interval_seconds: u64,
+    pub shadow: bool,
+}
+
+/// Health of one sensor as the aggregator sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorStatus {
+    pub sensor: String,
+    pub enabled: bool,
+    pub stale: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run_at: Option<DateTime<Utc>>,
+    pub instances: Vec<String>,
+    pub errors: Vec<SensorError>,
+    pub shadow: bool,
+}
+
+/// The aggregator's inspection report for one window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InspectionReport {
+    pub window_start: DateTime<Utc>,
+    pub window_end: DateTime<Utc>,
+    /// Findings first seen (not deduplicated) in the window.
+    pub findings: Vec<Finding>,
+    /// Number of findings per kind; every kind is present, zero included.
+    pub counts: BTreeMap<FindingKind, u32>,
+    pub duplicates_suppressed: u32,
+    pub sensors: Vec<SensorStatus>,
+    pub shadow: bool,
+    pub malformed_messages: u32,
+    pub dedup_backend: String,
+    pub dedup_degraded: bool,
+    pub alerts_published: u32,
+    pub aggregator_instance: String,
+}
+
+impl InspectionReport {
+    /// Counts per kind of `findings`, with every kind present.
+    pub fn count_by_kind(findings: &[Finding]) -> BTreeMap<FindingKind, u32> {
+        let mut counts: BTreeMap<FindingKind, u32> =
+            FindingKind::ALL.iter().map(|kind| (*kind, 0)).collect();
+        for finding in findings {
+            *counts.entry(finding.kind).or_default() += 1;
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample_finding() -> Finding {
+        Finding {
+            id: String::new(),
+            kind: FindingKind::TrendBreach,
+            key: "disk_used_percent".into(),
+            labels: BTreeMap::from([
+                ("mountpoint".to_string(), "/".to_string()),
+                ("instance".to_string(), "node-1".to_string()),
+            ]),
+            severity: Severity::Warning,
+            description: "rising".into(),
+            current_value: Some(70.0),
+            threshold: Some(90.0),
+            expected_mean: None,
+            expected_std: None,
+            deviation_sigma: None,
+            template: None,
+            example: None,
+            slope_per_hour: Some(10.0),
+            r_squared: Some(0.99),
+            confidence: Some(Confidence::High),
+            predicted_hours_to_breach: Some(2.0),
+            source: "disk_used_percent".into(),
+            detected_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            shadow: false,
+            sensor: "trend-predictor".into(),
+            instance: "pod-0".into(),
+        }
+        .with_computed_id()
+    }
+
+    #[test]
+    fn dedup_key_is_independent_of_label_insertion_order_and_time() {
+        let a = sample_finding();
+        let mut b = a.clone();
+        b.labels = a.labels.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+        b.detected_at = a.detected_at + chrono::Duration::minutes(5);
+        assert_eq!(a.dedup_key(), b.dedup_key());
+        assert_eq!(a.dedup_key(), "trend_breach|disk_used_percent|instance=node-1|mountpoint=/");
+        // ...but the id differs, because it is a different observation.
+        assert_ne!(a.compute_id(), b.with_computed_id().id);
+    }
+
+    #[test]
+    fn id_is_deterministic() {
+        assert_eq!(sample_finding().id, sample_finding().id);
+        assert_eq!(sample_finding().id.len(), 36);
+    }
+
+    #[test]
+    fn json_omits_absent_fields() {
+        let mut finding = sample_finding();
+        finding.predicted_hours_to_breach = None;
+        let json = serde_json::to_value(&finding).unwrap();
+        assert!(json.get("predicted_hours_to_breach").is_none());
+        assert!(json.get("expected_mean").is_none());
+        assert_eq!(json["kind"], "trend_breach");
+        assert_eq!(json["severity"], "warning");
+    }
+
+    #[test]
+    fn counts_include_every_kind() {
+        let counts = InspectionReport::count_by_kind(&[sample_finding(), sample_finding()]);
+        assert_eq!(counts[&FindingKind::TrendBreach], 2);
+        assert_eq!(counts[&FindingKind::LogPattern], 0);
+        assert_eq!(counts.len(), 3);
+    }
+
+    #[test]
+    fn series_name_reads_like_promql() {
+        assert_eq!(
+            sample_finding().series_name(),
+            "disk_used_percent{instance=\"node-1\",mountpoint=\"/\"}"
+        );
+    }
+}
