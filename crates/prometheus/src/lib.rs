@@ -1,0 +1,362 @@
+//! A small client for the Prometheus HTTP API (`/api/v1/query`,
+//! `/api/v1/query_range`), made for sensors that must tell exactly what went
+//! wrong with one query and carry on with the next.
+//!
+//! Range queries longer than [`PrometheusConfig::max_points_per_request`]
+//! points are split into consecutive chunks (Prometheus refuses more than
+//! 11,000 points per series) and the series are stitched back together.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// How to reach Prometheus. Every field can also be set from the environment
+/// (see the service's README section on configuration).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusConfig {
+    /// Base URL, e.g. `http://prometheus:9090` (no `/api/v1`).
+    pub url: String,
+    /// Per-request timeout; also sent to Prometheus as its query `timeout`.
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Bearer token sent as `Authorization: Bearer ...`.
+    #[serde(default)]
+    pub bearer_token: Option<String>,
+    /// Basic-auth user name (with `password`).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Basic-auth password (with `username`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Extra PEM CA certificate to trust for `https` URLs.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Most points one range request may ask for per series; longer ranges are
+    /// chunked. Prometheus' own limit is 11,000.
+    #[serde(default = "default_max_points")]
+    pub max_points_per_request: u32,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+
+fn default_max_points() -> u32 {
+    10_000
+}
+
+impl PrometheusConfig {
+    /// A config for `url` with every other field at its default.
+    pub fn new(url: impl Into<String>) -> Self {
+        PrometheusConfig {
+            url: url.into(),
+            timeout: default_timeout(),
+            bearer_token: None,
+            username: None,
+            password: None,
+            ca_file: None,
+            max_points_per_request: default_max_points(),
+        }
+    }
+}
+
+/// One sample: Unix time in milliseconds and its value (may be NaN or ±Inf,
+/// as Prometheus can return them; callers decide what to do).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub t_ms: i64,
+    pub value: f64,
+}
+
+/// One returned series: its labels and samples in time order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub labels: BTreeMap<String, String>,
+    pub samples: Vec<Sample>,
+}
+
+/// Why a query failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PrometheusError {
+    #[error("invalid Prometheus config: {0}")]
+    Config(String),
+    #[error("Prometheus rejected the query ({error_type}): {message}")]
+    Query { error_type: String, message: String },
+    #[error("Prometheus answered HTTP {status}: {body}")]
+    Http { status: u16, body: String },
+    #[error("Prometheus did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("could not reach Prometheus: {0}")]
+    Transport(#[source] reqwest::Error),
+    #[error("unreadable Prometheus response: {0}")]
+    Decode(String),
+}
+
+/// Client for one Prometheus server.
+#[derive(Debug, Clone)]
+pub struct PrometheusClient {
+    http: reqwest::Client,
+    base: String,
+    config: PrometheusConfig,
+}
+
+#[derive(Deserialize)]
+struct ApiResponse {
+    status: String,
+    #[serde(default)]
+    data: Option<ApiData>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum ApiData {
+    Matrix(Vec<MatrixEntry>),
+    Vector(Vec<VectorEntry>),
+    Scalar((f64, String)),
+    String(serde::de::IgnoredAny),
+}
+
+#[derive(Deserialize)]
+struct MatrixEntry {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    #[serde(default)]
+    values: Vec<(f64, String)>,
+}
+
+#[derive(Deserialize)]
+struct VectorEntry {
+    #[serde(default)]
+    metric: BTreeMap<String, String>,
+    value: (f64, String),
+}
+
+fn parse_sample((t, v): &(f64, String)) -> Result<Sample, PrometheusError> {
+    // Prometheus spells non-finite values "NaN", "+Inf" and "-Inf".
+    let value = match v.as_str() {
+        "NaN" => f64::NAN,
+        "+Inf" | "Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        other => other
+            .parse()
+            .map_err(|_| PrometheusError::Decode(format!("sample value {other:?} is not a number")))?,
+    };
+    Ok(Sample {
+        t_ms: (t * 1000.0).round() as i64,
+        value,
+    })
+}
+
+fn format_time(time: DateTime<Utc>) -> String {
+    format!("{:.3}", time.timestamp_millis() as f64 / 1000.0)
+}
+
+impl PrometheusClient {
+    /// Builds a client. Uses the process-wide rustls crypto provider, which
+    /// the binary installs at start.
+    pub fn new(config: PrometheusConfig) -> Result<Self, PrometheusError> {
+        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
+            return Err(PrometheusError::Config(format!(
+                "prometheus.url must start with http:// or https://, got {:?}",
+                config.url
+            )));
+        }
+        if config.max_points_per_request < 2 || config.max_points_per_request > 11_000 {
+            return Err(PrometheusError::Config(format!(
+                "prometheus.max_points_per_request must be within 2..=11000, got {}",
+                config.max_points_per_request
+            )));
+        }
+        let mut builder = reqwest::Client::builder().timeout(config.timeout);
+        if let Some(path) = &config.ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                PrometheusError::Config(format!("prometheus.ca_file {}: {e}", path.display()))
+            })?;
+            let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                PrometheusError::Config(format!("prometheus.ca_file {}: {e}", path.display()))
+            })?;
+            builder = builder.add_root_certificate(cert);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| PrometheusError::Config(format!("HTTP client: {e}")))?;
+        Ok(PrometheusClient {
+            http,
+            base: config.url.trim_end_matches('/').to_string(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &PrometheusConfig {
+        &self.config
+    }
+
+    /// Evaluates `query` at `time` (instant query). A scalar result is
+    /// returned as one series without labels.
+    pub async fn query(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let params = [
+            ("query", query.to_string()),
+            ("time", format_time(time)),
+            ("timeout", format!("{}ms", self.config.timeout.as_millis())),
+        ];
+        self.get("query", &params).await
+    }
+
+    /// Evaluates `query` over `[start, end]` every `step` (range query).
+    /// Chunks long ranges; each series' samples come back in time order.
+    pub async fn query_range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        if step_ms <= 0 {
+            return Err(PrometheusError::Config("range query step must be positive".into()));
+        }
+        if end < start {
+            return Err(PrometheusError::Config(format!(
+                "range query end {end} is before start {start}"
+            )));
+        }
+        let chunk_ms = step_ms * (i64::from(self.config.max_points_per_request) - 1);
+        let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
+        let mut chunk_start = start;
+        loop {
+            let chunk_end = (chunk_start + chrono::Duration::milliseconds(chunk_ms)).min(end);
+            let params = [
+                ("query", query.to_string()),
+                ("start", format_time(chunk_start)),
+                ("end", format_time(chunk_end)),
+                ("step", format!("{}", step_ms as f64 / 1000.0)),
+                ("timeout", format!("{}ms", self.config.timeout.as_millis())),
+            ];
+            for series in self.get("query_range", &params).await? {
+                merged.entry(series.labels).or_default().extend(series.samples);
+            }
+            if chunk_end >= end {
+                break;
+            }
+            // The next chunk starts one step later so no timestamp is asked twice.
+            chunk_start = chunk_end + chrono::Duration::milliseconds(step_ms);
+            if chunk_start > end {
+                break;
+            }
+        }
+        Ok(merged
+            .into_iter()
+            .map(|(labels, samples)| Series { labels, samples })
+            .collect())
+    }
+
+    async fn get(&self, endpoint: &str, params: &[(&str, String)]) -> Result<Vec<Series>, PrometheusError> {
+        let url = format!("{}/api/v1/{endpoint}", self.base);
+        let mut request = self.http.post(&url).form(params);
+        if let Some(token) = &self.config.bearer_token {
+            request = request.bearer_auth(token);
+        } else if let Some(user) = &self.config.username {
+            request = request.basic_auth(user, self.config.password.as_ref());
+        }
+        let response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        // Prometheus answers 400/422/503 with a JSON error body: prefer its message.
+        let parsed: Result<ApiResponse, _> = serde_json::from_slice(&body);
+        match parsed {
+            Ok(api) if api.status == "error" => Err(PrometheusError::Query {
+                error_type: api.error_type.unwrap_or_else(|| "unknown".into()),
+                message: api.error.unwrap_or_default(),
+            }),
+            Ok(api) if status.is_success() => Self::series_from(api),
+            _ if !status.is_success() => Err(PrometheusError::Http {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
+            }),
+            Ok(_) => Err(PrometheusError::Decode("success without data".into())),
+            Err(e) => Err(PrometheusError::Decode(format!("{e} in {} bytes", body.len()))),
+        }
+    }
+
+    fn transport_error(&self, error: reqwest::Error) -> PrometheusError {
+        if error.is_timeout() {
+            PrometheusError::Timeout(self.config.timeout)
+        } else {
+            PrometheusError::Transport(error)
+        }
+    }
+
+    fn series_from(api: ApiResponse) -> Result<Vec<Series>, PrometheusError> {
+        match api.data {
+            Some(ApiData::Matrix(entries)) => entries
+                .into_iter()
+                .map(|entry| {
+                    Ok(Series {
+                        labels: entry.metric,
+                        samples: entry.values.iter().map(parse_sample).collect::<Result<_, _>>()?,
+                    })
+                })
+                .collect(),
+            Some(ApiData::Vector(entries)) => entries
+                .into_iter()
+                .map(|entry| {
+                    Ok(Series {
+                        labels: entry.metric,
+                        samples: vec![parse_sample(&entry.value)?],
+                    })
+                })
+                .collect(),
+            Some(ApiData::Scalar(value)) => Ok(vec![Series {
+                labels: BTreeMap::new(),
+                samples: vec![parse_sample(&value)?],
+            }]),
+            Some(ApiData::String(_)) => Err(PrometheusError::Decode(
+                "query returned a string, not numbers".into(),
+            )),
+            None => Err(PrometheusError::Decode("success without data".into())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_values_parse() {
+        assert!(parse_sample(&(1.0, "NaN".into())).unwrap().value.is_nan());
+        assert_eq!(parse_sample(&(1.0, "+Inf".into())).unwrap().value, f64::INFINITY);
+        assert_eq!(parse_sample(&(1.0, "-Inf".into())).unwrap().value, f64::NEG_INFINITY);
+        assert_eq!(parse_sample(&(1.5, "2.5".into())).unwrap(), Sample { t_ms: 1500, value: 2.5 });
+        assert!(parse_sample(&(1.0, "abc".into())).is_err());
+    }
+
+    #[test]
+    fn bad_url_is_a_config_error() {
+        let err = PrometheusClient::new(PrometheusConfig::new("prometheus:9090")).unwrap_err();
+        assert!(err.to_string().contains("must start with http://"), "{err}");
+    }
+
+    #[test]
+    fn parses_a_matrix() {
+        let body = r#"{"status":"success","data":{"resultType":"matrix","result":[
+            {"metric":{"__name__":"up","job":"a"},"values":[[10,"1"],[20.5,"0"]]}]}}"#;
+        let api: ApiResponse = serde_json::from_str(body).unwrap();
+        let series = PrometheusClient::series_from(api).unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].labels["job"], "a");
+        assert_eq!(series[0].samples[1], Sample { t_ms: 20_500, value: 0.0 });
+    }
+}
