@@ -1,0 +1,30 @@
+//! What every inspector service shares at run time, so each binary's `main`
+//! is a few lines: install the crypto provider, load config, start telemetry,
+//! serve health and metrics, and stop cleanly on SIGTERM.
+
+pub mod config;
+pub mod ops;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{ConfigError, EXIT_CONFIG, load_config};
+pub use ops::{OpsState, ops_router, serve_http};
+pub use shutdown::shutdown_signal;
+pub use telemetry::{TelemetryGuard, init_telemetry};
+
+/// Installs ring as the process-wide rustls crypto provider. Call first in
+/// `main`: every TLS user (reqwest, async-nats, redis) then agrees on one
+/// provider; two compiled-in providers and no default would panic at the
+/// first TLS handshake.
+pub fn install_crypto_provider() {
+    // Err means one is already installed (tests call this repeatedly).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// This process' instance name: `POD_NAME` in Kubernetes (downward API),
+/// else `HOSTNAME`, else the process id.
+pub fn instance_name() -> String {
+    std::env::var("POD_NAME")
+        .or_else(|_| std::env::var("HOSTNAME"))
+        .unwrap_or_else(|_| format!("pid-{}", std::process::id()))
+}
