@@ -1,0 +1,167 @@
+//! How to reach NATS and how the durable stream is laid out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::BusError;
+
+/// NATS connection and stream settings (`nats:` in every service's config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated, e.g. `nats://nats:4222`.
+    #[serde(default = "default_url")]
+    pub url: String,
+    /// Prefix of every subject (see ARCHITECTURE.md for the subject list).
+    #[serde(default = "default_prefix")]
+    pub subject_prefix: String,
+    /// JetStream stream holding findings and run summaries; default derived
+    /// from the prefix (`inspector` → `INSPECTOR_EVENTS`).
+    #[serde(default)]
+    pub stream: Option<String>,
+    /// Window in which a re-published message id is stored only once.
+    #[serde(default = "default_duplicate_window", with = "humantime_serde")]
+    pub duplicate_window: Duration,
+    /// How long the stream keeps messages (covers an aggregator outage).
+    #[serde(default = "default_max_age", with = "humantime_serde")]
+    pub max_age: Duration,
+    /// NATS credentials file (JWT + nkey seed).
+    #[serde(default)]
+    pub credentials_file: Option<PathBuf>,
+    /// User name (with `password`).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Password (with `user`).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Authentication token.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// TLS settings.
+    #[serde(default)]
+    pub tls: NatsTlsConfig,
+    /// How long to wait for the first connection.
+    #[serde(default = "default_connect_timeout", with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+/// TLS towards NATS (rustls with the process' ring provider).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsTlsConfig {
+    /// Require TLS even if the server does not ask for it.
+    #[serde(default)]
+    pub required: bool,
+    /// Extra PEM CA certificates to trust.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    /// Client key (PEM) for mutual TLS, with `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+}
+
+fn default_url() -> String {
+    "nats://127.0.0.1:4222".into()
+}
+fn default_prefix() -> String {
+    "inspector".into()
+}
+fn default_duplicate_window() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_max_age() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for NatsConfig {
+    fn default() -> Self {
+        NatsConfig {
+            url: default_url(),
+            subject_prefix: default_prefix(),
+            stream: None,
+            duplicate_window: default_duplicate_window(),
+            max_age: default_max_age(),
+            credentials_file: None,
+            user: None,
+            password: None,
+            token: None,
+            tls: NatsTlsConfig::default(),
+            connect_timeout: default_connect_timeout(),
+        }
+    }
+}
+
+impl NatsConfig {
+    /// A config for `url` and `prefix`, everything else default.
+    pub fn new(url: impl Into<String>, prefix: impl Into<String>) -> Self {
+        NatsConfig {
+            url: url.into(),
+            subject_prefix: prefix.into(),
+            ..NatsConfig::default()
+        }
+    }
+
+    /// The stream name in use.
+    pub fn stream_name(&self) -> String {
+        self.stream.clone().unwrap_or_else(|| {
+            let base: String = self
+                .subject_prefix
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .collect();
+            format!("{base}_EVENTS")
+        })
+    }
+
+    pub(crate) async fn connect_options(
+        &self,
+        client_name: &str,
+    ) -> Result<async_nats::ConnectOptions, BusError> {
+        let mut options = match &self.credentials_file {
+            Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| BusError::Connect {
+                    url: self.url.clone(),
+                    message: format!("credentials file {}: {e}", path.display()),
+                })?,
+            None => async_nats::ConnectOptions::new(),
+        };
+        if let (Some(user), Some(password)) = (&self.user, &self.password) {
+            options = options.user_and_password(user.clone(), password.clone());
+        }
+        if let Some(token) = &self.token {
+            options = options.token(token.clone());
+        }
+        if let Some(ca) = &self.tls.ca_file {
+            options = options.add_root_certificates(ca.clone());
+        }
+        if let (Some(cert), Some(key)) = (&self.tls.cert_file, &self.tls.key_file) {
+            options = options.add_client_certificate(cert.clone(), key.clone());
+        }
+        Ok(options
+            .require_tls(self.tls.required)
+            .name(client_name)
+            .connection_timeout(self.connect_timeout)
+            // Keep reconnecting forever: a NATS outage must not kill a sensor.
+            .max_reconnects(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_name_from_prefix() {
+        assert_eq!(NatsConfig::new("x", "inspector").stream_name(), "INSPECTOR_EVENTS");
+        assert_eq!(NatsConfig::new("x", "t_1a.b").stream_name(), "T_1A_B_EVENTS");
+    }
+}

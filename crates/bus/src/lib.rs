@@ -1,0 +1,425 @@
+//! The bus between inspector services.
+//!
+//! Sensors publish findings and run summaries *durably*: over NATS they go
+//! into a JetStream stream (with `Nats-Msg-Id`, so a retried publish inside
+//! the duplicate window is stored once) and the aggregator reads them with a
+//! durable pull consumer, so nothing published while it is down is lost.
+//! Reports and alerts are *events* on core NATS. The in-process transport
+//! carries the same protobuf bytes over channels, for `inspector demo`.
+//!
+//! A publish that fails (NATS away, no ack) stays queued in order in the
+//! [`Bus`]'s outbox and is retried before the next publish or on
+//! [`Bus::flush_pending`]; nothing is dropped unless the outbox overflows
+//! (counted in [`Bus::dropped`] and logged).
+
+mod config;
+mod subjects;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::pull;
+use bytes::Bytes;
+use futures::StreamExt;
+use inspector_domain::wire::WireMessage;
+use inspector_domain::{Finding, SensorRun};
+use tokio::sync::{Mutex, broadcast, mpsc};
+
+pub use config::{NatsConfig, NatsTlsConfig};
+pub use subjects::Subjects;
+
+/// Why a bus operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("cannot connect to NATS at {url}: {message}")]
+    Connect { url: String, message: String },
+    #[error("JetStream set-up failed ({what}): {message}")]
+    Setup { what: String, message: String },
+    #[error("publish to {subject} failed: {message}")]
+    Publish { subject: String, message: String },
+    #[error("reading the findings consumer failed: {0}")]
+    Consume(String),
+    #[error("{0} is not available on the in-process bus")]
+    Unsupported(&'static str),
+}
+
+/// One message to publish or that was received.
+#[derive(Debug, Clone)]
+pub struct Envelope {
+    pub subject: String,
+    pub payload: Bytes,
+    /// JetStream de-duplication id (`Nats-Msg-Id`).
+    pub msg_id: Option<String>,
+}
+
+enum Transport {
+    Nats {
+        client: async_nats::Client,
+        jetstream: jetstream::Context,
+        stream: String,
+    },
+    Local {
+        durable_tx: mpsc::UnboundedSender<Envelope>,
+        durable_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Envelope>>>,
+        events: broadcast::Sender<Envelope>,
+    },
+}
+
+struct Inner {
+    transport: Transport,
+    subjects: Subjects,
+    outbox: Mutex<VecDeque<Envelope>>,
+    max_pending: usize,
+    dropped: AtomicU64,
+}
+
+/// A handle on the bus; cheap to clone.
+#[derive(Clone)]
+pub struct Bus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let transport = match &self.inner.transport {
+            Transport::Nats { stream, .. } => format!("nats (stream {stream})"),
+            Transport::Local { .. } => "in-process".to_string(),
+        };
+        f.debug_struct("Bus")
+            .field("transport", &transport)
+            .field("subjects", &self.inner.subjects)
+            .finish()
+    }
+}
+
+impl Bus {
+    /// Connects to NATS and makes sure the durable stream exists.
+    /// `client_name` shows in the server's connection list.
+    pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Bus, BusError> {
+        let client = config.connect_options(client_name).await?.connect(&config.url).await.map_err(
+            |e| BusError::Connect {
+                url: config.url.clone(),
+                message: e.to_string(),
+            },
+        )?;
+        let jetstream = jetstream::new(client.clone());
+        let subjects = Subjects::new(&config.subject_prefix);
+        let stream = config.stream_name();
+        jetstream
+            .get_or_create_stream(jetstream::stream::Config {
+                name: stream.clone(),
+                subjects: subjects.durable_wildcards(),
+                duplicate_window: config.duplicate_window,
+                max_age: config.max_age,
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BusError::Setup {
+                what: format!("stream {stream}"),
+                message: e.to_string(),
+            })?;
+        Ok(Bus::with_transport(
+            Transport::Nats {
+                client,
+                jetstream,
+                stream,
+            },
+            subjects,
+        ))
+    }
+
+    /// An in-process bus (same subjects and bytes, channels instead of NATS).
+    pub fn in_process(subject_prefix: &str) -> Bus {
+        let (durable_tx, durable_rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        Bus::with_transport(
+            Transport::Local {
+                durable_tx,
+                durable_rx: std::sync::Mutex::new(Some(durable_rx)),
+                events,
+            },
+            Subjects::new(subject_prefix),
+        )
+    }
+
+    fn with_transport(transport: Transport, subjects: Subjects) -> Bus {
+        Bus {
+            inner: Arc::new(Inner {
+                transport,
+                subjects,
+                outbox: Mutex::new(VecDeque::new()),
+                max_pending: 100_000,
+                dropped: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    pub fn subjects(&self) -> &Subjects {
+        &self.inner.subjects
+    }
+
+    /// The NATS client, when on NATS (for request-reply serving).
+    pub fn nats_client(&self) -> Option<&async_nats::Client> {
+        match &self.inner.transport {
+            Transport::Nats { client, .. } => Some(client),
+            Transport::Local { .. } => None,
+        }
+    }
+
+    /// Publishes a finding durably with its id as the de-duplication id.
+    pub async fn publish_finding(&self, finding: &Finding) -> Result<(), BusError> {
+        self.publish_durable(Envelope {
+            subject: self.inner.subjects.findings(finding.kind),
+            payload: finding.to_bytes().into(),
+            msg_id: Some(finding.id.clone()),
+        })
+        .await
+    }
+
+    /// Publishes a sensor's run summary durably.
+    pub async fn publish_run(&self, run: &SensorRun) -> Result<(), BusError> {
+        let msg_id = format!(
+            "run|{}|{}|{}",
+            run.sensor,
+            run.instance,
+            run.started_at.timestamp_millis()
+        );
+        self.publish_durable(Envelope {
+            subject: self.inner.subjects.runs(&run.sensor),
+            payload: run.to_bytes().into(),
+            msg_id: Some(msg_id),
+        })
+        .await
+    }
+
+    /// Queues `envelope` behind anything still pending and publishes the
+    /// queue in order. On failure the unsent messages stay queued.
+    pub async fn publish_durable(&self, envelope: Envelope) -> Result<(), BusError> {
+        let mut outbox = self.inner.outbox.lock().await;
+        if outbox.len() >= self.inner.max_pending
+            && let Some(lost) = outbox.pop_front()
+        {
+            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(subject = %lost.subject, max_pending = self.inner.max_pending,
+                "outbox full: dropped the oldest unsent message");
+        }
+        outbox.push_back(envelope);
+        self.drain(&mut outbox).await
+    }
+
+    /// Retries whatever is still queued from failed publishes.
+    pub async fn flush_pending(&self) -> Result<(), BusError> {
+        let mut outbox = self.inner.outbox.lock().await;
+        self.drain(&mut outbox).await
+    }
+
+    /// Messages waiting in the outbox.
+    pub async fn pending(&self) -> usize {
+        self.inner.outbox.lock().await.len()
+    }
+
+    /// Messages dropped because the outbox overflowed.
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.load(Ordering::Relaxed)
+    }
+
+    async fn drain(&self, outbox: &mut VecDeque<Envelope>) -> Result<(), BusError> {
+        while let Some(envelope) = outbox.front() {
+            self.send_durable(envelope).await?;
+            outbox.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn send_durable(&self, envelope: &Envelope) -> Result<(), BusError> {
+        let failed = |message: String| BusError::Publish {
+            subject: envelope.subject.clone(),
+            message,
+        };
+        match &self.inner.transport {
+            Transport::Nats { jetstream, .. } => {
+                let mut headers = async_nats::HeaderMap::new();
+                if let Some(id) = &envelope.msg_id {
+                    headers.insert("Nats-Msg-Id", id.as_str());
+                }
+                let ack = jetstream
+                    .publish_with_headers(envelope.subject.clone(), headers, envelope.payload.clone())
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                ack.await.map_err(|e| failed(e.to_string()))?;
+                Ok(())
+            }
+            Transport::Local { durable_tx, .. } => durable_tx
+                .send(envelope.clone())
+                .map_err(|_| failed("in-process consumer is gone".into())),
+        }
+    }
+
+    /// Publishes a non-durable event (report, alert) on core NATS.
+    pub async fn publish_event(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
+        let failed = |message: String| BusError::Publish {
+            subject: subject.to_string(),
+            message,
+        };
+        match &self.inner.transport {
+            Transport::Nats { client, .. } => {
+                client
+                    .publish(subject.to_string(), payload)
+                    .await
+                    .map_err(|e| failed(e.to_string()))?;
+                // Make sure it left this process before reporting success.
+                client.flush().await.map_err(|e| failed(e.to_string()))
+            }
+            Transport::Local { events, .. } => {
+                // No subscriber is fine: events are fire-and-forget.
+                let _ = events.send(Envelope {
+                    subject: subject.to_string(),
+                    payload,
+                    msg_id: None,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Events published on the in-process bus (the demo prints them).
+    pub fn local_events(&self) -> Result<broadcast::Receiver<Envelope>, BusError> {
+        match &self.inner.transport {
+            Transport::Local { events, .. } => Ok(events.subscribe()),
+            Transport::Nats { .. } => Err(BusError::Unsupported("local_events on NATS")),
+        }
+    }
+
+    /// Opens the durable intake of findings and run summaries. On NATS,
+    /// replicas giving the same `durable` name share the consumer (each
+    /// message goes to one of them); on the in-process bus it can be opened once.
+    pub async fn inbox(&self, durable: &str, ack_wait: Duration) -> Result<Inbox, BusError> {
+        match &self.inner.transport {
+            Transport::Nats {
+                jetstream, stream, ..
+            } => {
+                let setup = |what: &str, e: String| BusError::Setup {
+                    what: what.to_string(),
+                    message: e,
+                };
+                let stream = jetstream
+                    .get_stream(stream)
+                    .await
+                    .map_err(|e| setup("get stream", e.to_string()))?;
+                let consumer: jetstream::consumer::PullConsumer = stream
+                    .get_or_create_consumer(
+                        durable,
+                        pull::Config {
+                            durable_name: Some(durable.to_string()),
+                            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                            ack_wait,
+                            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                            ..Default::default()
+                        },
+                    )
+                    .await
+                    .map_err(|e| setup(&format!("consumer {durable}"), e.to_string()))?;
+                let messages = consumer
+                    .messages()
+                    .await
+                    .map_err(|e| setup("consumer messages", e.to_string()))?;
+                Ok(Inbox::Nats {
+                    consumer,
+                    messages: Box::new(messages),
+                })
+            }
+            Transport::Local { durable_rx, .. } => {
+                let receiver = durable_rx
+                    .lock()
+                    .map_err(|_| BusError::Unsupported("a poisoned in-process inbox"))?
+                    .take()
+                    .ok_or(BusError::Unsupported("a second in-process inbox"))?;
+                Ok(Inbox::Local(receiver))
+            }
+        }
+    }
+}
+
+/// The aggregator's intake of findings and run summaries.
+pub enum Inbox {
+    Nats {
+        consumer: jetstream::consumer::PullConsumer,
+        messages: Box<pull::Stream>,
+    },
+    Local(mpsc::UnboundedReceiver<Envelope>),
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Inbox::Nats { .. } => "Inbox::Nats",
+            Inbox::Local(_) => "Inbox::Local",
+        })
+    }
+}
+
+impl Inbox {
+    /// The next message. `None` only when the in-process bus is closed;
+    /// on NATS a transient error is returned as `Some(Err)` and the next
+    /// call carries on (re-opening the message stream if it ended).
+    pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        match self {
+            Inbox::Local(receiver) => receiver.recv().await.map(|envelope| {
+                Ok(Delivery {
+                    subject: envelope.subject,
+                    payload: envelope.payload,
+                    message: None,
+                })
+            }),
+            Inbox::Nats { consumer, messages } => loop {
+                match messages.next().await {
+                    Some(Ok(message)) => {
+                        return Some(Ok(Delivery {
+                            subject: message.subject.to_string(),
+                            payload: message.payload.clone(),
+                            message: Some(message),
+                        }));
+                    }
+                    Some(Err(e)) => return Some(Err(BusError::Consume(e.to_string()))),
+                    None => match consumer.messages().await {
+                        Ok(fresh) => *messages = Box::new(fresh),
+                        Err(e) => return Some(Err(BusError::Consume(e.to_string()))),
+                    },
+                }
+            },
+        }
+    }
+}
+
+/// One received message; acknowledge it once handled.
+#[derive(Debug)]
+pub struct Delivery {
+    pub subject: String,
+    pub payload: Bytes,
+    message: Option<jetstream::Message>,
+}
+
+impl Delivery {
+    /// Done with it: JetStream will not deliver it again.
+    pub async fn ack(self) -> Result<(), BusError> {
+        if let Some(message) = self.message {
+            message.ack().await.map_err(|e| BusError::Consume(format!("ack: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// It can never be handled (garbage): stop redelivering it.
+    pub async fn reject(self) -> Result<(), BusError> {
+        if let Some(message) = self.message {
+            message
+                .ack_with(jetstream::AckKind::Term)
+                .await
+                .map_err(|e| BusError::Consume(format!("term: {e}")))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! Subject names, all under one configurable prefix (default `inspector`).
+//! ARCHITECTURE.md lists them; this is the one place that spells them.
+
+use inspector_domain::FindingKind;
+
+/// The subjects of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    prefix: String,
+}
+
+impl Subjects {
+    pub fn new(prefix: &str) -> Self {
+        Subjects {
+            prefix: prefix.trim_end_matches('.').to_string(),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// `<prefix>.findings.<kind>`: durable, one subject per finding kind.
+    pub fn findings(&self, kind: FindingKind) -> String {
+        let short = match kind {
+            FindingKind::DynamicAnomaly => "baseline",
+            FindingKind::LogPattern => "logs",
+            FindingKind::TrendBreach => "trend",
+        };
+        format!("{}.findings.{short}", self.prefix)
+    }
+
+    /// `<prefix>.runs.<sensor>`: durable run summaries.
+    pub fn runs(&self, sensor: &str) -> String {
+        format!("{}.runs.{sensor}", self.prefix)
+    }
+
+    /// The subjects the durable stream captures.
+    pub fn durable_wildcards(&self) -> Vec<String> {
+        vec![
+            format!("{}.findings.>", self.prefix),
+            format!("{}.runs.>", self.prefix),
+        ]
+    }
+
+    /// Whether `subject` carries a finding (else, within the stream, a run).
+    pub fn is_finding(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.starts_with(".findings."))
+    }
+
+    /// Whether `subject` carries a run summary.
+    pub fn is_run(&self, subject: &str) -> bool {
+        subject
+            .strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.starts_with(".runs."))
+    }
+
+    /// `<prefix>.reports`: every assembled inspection report (protobuf).
+    pub fn reports(&self) -> String {
+        format!("{}.reports", self.prefix)
+    }
+
+    /// `<prefix>.alerts`: new, non-shadow findings (protobuf `Finding`).
+    pub fn alerts(&self) -> String {
+        format!("{}.alerts", self.prefix)
+    }
+
+    /// `<prefix>.query.report`: request-reply, answers the latest report (protobuf).
+    pub fn report_query(&self) -> String {
+        format!("{}.query.report", self.prefix)
+    }
+
+    /// `<prefix>.query.anomaly-context`: request-reply, answers the anomaly context (JSON).
+    pub fn anomaly_context_query(&self) -> String {
+        format!("{}.query.anomaly-context", self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let s = Subjects::new("inspector.");
+        assert_eq!(s.findings(FindingKind::TrendBreach), "inspector.findings.trend");
+        assert_eq!(s.runs("trend-predictor"), "inspector.runs.trend-predictor");
+        assert!(s.is_finding("inspector.findings.logs"));
+        assert!(!s.is_finding("inspector.runs.x"));
+        assert!(s.is_run("inspector.runs.x"));
+        assert!(!s.is_run("other.runs.x"));
+    }
+}
