@@ -132,6 +132,30 @@ impl Bus {
         ))
     }
 
+    /// Connects like [`Bus::connect`], retrying with capped exponential
+    /// backoff until it succeeds or `shutdown` is cancelled (`None`), so a
+    /// service started before NATS waits instead of crash-looping.
+    pub async fn connect_with_retry(
+        config: &NatsConfig,
+        client_name: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Option<Bus> {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match Bus::connect(config, client_name).await {
+                Ok(bus) => return Some(bus),
+                Err(error) => {
+                    tracing::error!(%error, retry_in = ?delay, "NATS not available yet");
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        }
+    }
+
     /// An in-process bus (same subjects and bytes, channels instead of NATS).
     pub fn in_process(subject_prefix: &str) -> Bus {
         let (durable_tx, durable_rx) = mpsc::unbounded_channel();

@@ -18,6 +18,10 @@ pub const EXIT_CONFIG: i32 = 64;
 /// Prefix of environment variables that override config fields.
 pub const ENV_PREFIX: &str = "INSPECTOR_";
 
+/// `INSPECTOR_*` variables that are not field overrides (the binaries read
+/// `INSPECTOR_CONFIG` as the config file path).
+const RESERVED_ENV: &[&str] = &["INSPECTOR_CONFIG"];
+
 /// Why a config could not be loaded; the message names the file and field.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,7 +55,7 @@ pub fn load_config<T: DeserializeOwned>(
     };
     let overrides: Vec<(String, String)> = env
         .into_iter()
-        .filter(|(key, _)| key.starts_with(ENV_PREFIX))
+        .filter(|(key, _)| key.starts_with(ENV_PREFIX) && !RESERVED_ENV.contains(&key.as_str()))
         .collect();
     let origin = if overrides.is_empty() {
         origin
@@ -75,6 +79,26 @@ pub fn load_config<T: DeserializeOwned>(
 /// Loads from the process environment (the binaries' case).
 pub fn load_config_from_process<T: DeserializeOwned>(path: Option<&Path>) -> Result<T, ConfigError> {
     load_config(path, std::env::vars())
+}
+
+/// The binaries' entry point: loads `T` from `path` plus the process
+/// environment and validates it; on any problem prints it, naming the field,
+/// and exits with [`EXIT_CONFIG`].
+pub fn load_or_exit<T: DeserializeOwned>(
+    service: &str,
+    path: Option<&Path>,
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> T {
+    let result = load_config_from_process::<T>(path)
+        .map_err(|e| e.to_string())
+        .and_then(|config| validate(&config).map(|()| config).map_err(|e| format!("invalid config: {e}")));
+    match result {
+        Ok(config) => config,
+        Err(message) => {
+            eprintln!("{service}: {message}");
+            std::process::exit(EXIT_CONFIG);
+        }
+    }
 }
 
 fn parse_yaml(path: &Path, text: &str) -> Result<serde_json::Value, ConfigError> {

@@ -4,11 +4,15 @@
 
 pub mod config;
 pub mod ops;
+pub mod sensor_metrics;
+pub mod shard;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use config::{ConfigError, EXIT_CONFIG, load_config};
+pub use config::{ConfigError, EXIT_CONFIG, load_config, load_config_from_process, load_or_exit};
 pub use ops::{OpsState, ops_router, serve_http};
+pub use sensor_metrics::SensorMetrics;
+pub use shard::Shard;
 pub use shutdown::shutdown_signal;
 pub use telemetry::{TelemetryGuard, init_telemetry};
 

@@ -1,0 +1,165 @@
+//! The running sensor: a pass every interval, findings and a run summary on
+//! the bus, health and metrics over HTTP, clean stop on shutdown.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use inspector_bus::Bus;
+use inspector_domain::{SensorError, SensorRun};
+use inspector_prometheus::PrometheusClient;
+use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::TrendPredictorConfig;
+use crate::pass::{PassOutcome, RangeSource, SENSOR, run_pass};
+
+/// How long shutdown waits for queued publishes to drain.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The sensor, generic over where history comes from.
+#[derive(Debug)]
+pub struct TrendPredictor<S> {
+    config: TrendPredictorConfig,
+    source: S,
+    bus: Bus,
+    metrics: SensorMetrics,
+    instance: String,
+}
+
+impl<S: RangeSource> TrendPredictor<S> {
+    pub fn new(
+        config: TrendPredictorConfig,
+        source: S,
+        bus: Bus,
+        metrics: SensorMetrics,
+        instance: String,
+    ) -> Self {
+        TrendPredictor {
+            config,
+            source,
+            bus,
+            metrics,
+            instance,
+        }
+    }
+
+    /// One pass as of `now`: evaluate, publish each finding and then the run
+    /// summary. Findings that could not be published stay in the bus outbox
+    /// (retried on the next publish) and the failure is in the run's errors.
+    pub async fn run_once(&self, now: DateTime<Utc>) -> PassOutcome {
+        let started = Instant::now();
+        let mut outcome = run_pass(&self.source, &self.config, &self.instance, now).await;
+        for error in &outcome.errors {
+            tracing::warn!(metric = %error.subject, error = %error.message, "metric skipped this pass");
+            self.metrics.error("query");
+        }
+        let mut publish_failure = None;
+        for finding in &outcome.findings {
+            tracing::info!(finding = %finding.description, severity = %finding.severity, "trend finding");
+            match self.bus.publish_finding(finding).await {
+                Ok(()) => {
+                    self.metrics.findings.inc();
+                }
+                Err(error) => {
+                    self.metrics.error("publish");
+                    publish_failure = Some(error.to_string());
+                }
+            }
+        }
+        if let Some(message) = publish_failure {
+            tracing::error!(%message, pending = self.bus.pending().await, "publishing findings failed; kept for retry");
+            outcome.errors.push(SensorError {
+                subject: "nats".into(),
+                message: format!("publish failed, findings queued for retry: {message}"),
+            });
+        }
+        let run = SensorRun {
+            sensor: SENSOR.into(),
+            instance: self.instance.clone(),
+            started_at: now,
+            finished_at: now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default(),
+            findings: outcome.findings.len() as u32,
+            errors: outcome.errors.clone(),
+            interval_seconds: self.config.interval.as_secs().max(1),
+            shadow: self.config.shadow,
+        };
+        if let Err(error) = self.bus.publish_run(&run).await {
+            self.metrics.error("publish");
+            tracing::error!(%error, "publishing the run summary failed; kept for retry");
+        }
+        self.metrics.publish_pending.set(self.bus.pending().await as i64);
+        self.metrics.passes.inc();
+        self.metrics.pass_duration.observe(started.elapsed().as_secs_f64());
+        outcome
+    }
+
+    /// Runs passes every interval until `shutdown`, then drains the outbox.
+    pub async fn run(&self, shutdown: CancellationToken) {
+        let mut ticker = tokio::time::interval(self.config.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            let outcome = self.run_once(Utc::now()).await;
+            tracing::info!(
+                findings = outcome.findings.len(),
+                errors = outcome.errors.len(),
+                series = outcome.series_fitted,
+                "pass done"
+            );
+        }
+        match tokio::time::timeout(DRAIN_TIMEOUT, self.bus.flush_pending()).await {
+            Ok(Ok(())) => tracing::info!("outbox drained"),
+            Ok(Err(error)) => tracing::error!(%error, pending = self.bus.pending().await, "shutdown with unsent messages"),
+            Err(_) => tracing::error!(pending = self.bus.pending().await, "outbox drain timed out"),
+        }
+    }
+}
+
+/// Errors that stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Prometheus(#[from] inspector_prometheus::PrometheusError),
+    #[error("ops server: {0}")]
+    Ops(#[from] std::io::Error),
+}
+
+/// The whole service: ops endpoints on `ops_listener`, passes until `shutdown`.
+pub async fn serve(
+    config: TrendPredictorConfig,
+    ops_listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let mut registry = Registry::default();
+    let metrics = SensorMetrics::register(&mut registry);
+    let ops = OpsState::new(registry);
+    let server = tokio::spawn(serve_http(ops_listener, ops_router(ops.clone()), shutdown.clone()));
+
+    if !config.enabled {
+        tracing::warn!("trend-predictor is switched off in its config (enabled: false); idle");
+        ops.set_ready(true);
+        shutdown.cancelled().await;
+        return Ok(server.await.unwrap_or(Ok(()))?);
+    }
+    let source = PrometheusClient::new(config.prometheus.clone())?;
+    let instance = inspector_runtime::instance_name();
+    let Some(bus) = Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await else {
+        return Ok(server.await.unwrap_or(Ok(()))?);
+    };
+    tracing::info!(
+        metrics = config.metrics.len(),
+        shard = ?config.shard,
+        shadow = config.shadow,
+        "trend-predictor running"
+    );
+    ops.set_ready(true);
+    TrendPredictor::new(config, source, bus, metrics, instance)
+        .run(shutdown)
+        .await;
+    Ok(server.await.unwrap_or(Ok(()))?)
+}
