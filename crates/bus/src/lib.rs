@@ -320,8 +320,15 @@ impl Bus {
 
     /// Opens the durable intake of findings and run summaries. On NATS,
     /// replicas giving the same `durable` name share the consumer (each
-    /// message goes to one of them); on the in-process bus it can be opened once.
-    pub async fn inbox(&self, durable: &str, ack_wait: Duration) -> Result<Inbox, BusError> {
+    /// message goes to one of them); a message not acknowledged within
+    /// `ack_wait` is redelivered, and at most `max_ack_pending` are held
+    /// unacknowledged. On the in-process bus it can be opened once.
+    pub async fn inbox(
+        &self,
+        durable: &str,
+        ack_wait: Duration,
+        max_ack_pending: i64,
+    ) -> Result<Inbox, BusError> {
         match &self.inner.transport {
             Transport::Nats {
                 jetstream, stream, ..
@@ -342,6 +349,7 @@ impl Bus {
                             ack_policy: jetstream::consumer::AckPolicy::Explicit,
                             ack_wait,
                             deliver_policy: jetstream::consumer::DeliverPolicy::All,
+                            max_ack_pending,
                             ..Default::default()
                         },
                     )

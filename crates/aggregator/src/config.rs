@@ -1,0 +1,238 @@
+//! The aggregator's configuration; see `deploy/config/aggregator.yaml`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use inspector_bus::NatsConfig;
+use serde::Deserialize;
+
+/// The whole aggregator config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregatorConfig {
+    /// Global shadow mode: record findings in reports, publish no alerts.
+    #[serde(default)]
+    pub shadow: bool,
+    /// Time between inspection reports.
+    #[serde(default = "default_report_interval", with = "humantime_serde")]
+    pub report_interval: Duration,
+    /// A finding with the same key inside this window is reported once.
+    #[serde(default = "default_dedup_ttl", with = "humantime_serde")]
+    pub dedup_ttl: Duration,
+    /// How far back the anomaly context looks.
+    #[serde(default = "default_context_window", with = "humantime_serde")]
+    pub context_window: Duration,
+    /// Most findings in the anomaly context (most severe and recent first).
+    #[serde(default = "default_context_max")]
+    pub context_max_findings: usize,
+    /// Durable JetStream consumer name; replicas with the same name share it.
+    #[serde(default = "default_consumer")]
+    pub consumer: String,
+    /// Most findings held unacknowledged until the next report (JetStream
+    /// stops delivering beyond it until the report acknowledges them).
+    #[serde(default = "default_max_ack_pending")]
+    pub max_ack_pending: i64,
+    /// Redelivery deadline for unacknowledged findings; default: two report
+    /// intervals plus 30 s (findings are acknowledged at the next report).
+    #[serde(default, with = "humantime_serde")]
+    pub ack_wait: Option<Duration>,
+    /// Address of the HTTP API (`/v1/...`) and the health and metrics endpoints.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// NATS connection and subjects.
+    #[serde(default)]
+    pub nats: NatsConfig,
+    /// Redis for shared dedup and the latest report.
+    #[serde(default)]
+    pub redis: RedisConfig,
+    /// Expected sensors: switch one off (not expected, never stale) or put it
+    /// in shadow mode. Sensors not listed are tracked when they report.
+    #[serde(default = "default_sensors")]
+    pub sensors: BTreeMap<String, SensorSettings>,
+}
+
+/// Redis connection settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
+    #[serde(default = "default_redis_url")]
+    pub url: String,
+    /// Prefix of every key the aggregator writes.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// Per-command timeout; past it the in-process fallback is used.
+    #[serde(default = "default_redis_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+/// What the aggregator expects of one sensor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSettings {
+    /// Whether the sensor is expected to run (switched off: never stale).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Record this sensor's findings but raise no alerts for them.
+    #[serde(default)]
+    pub shadow: bool,
+    /// Expected pass interval, used until its first run summary says otherwise.
+    #[serde(default = "default_sensor_interval", with = "humantime_serde")]
+    pub interval: Duration,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_report_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_dedup_ttl() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+fn default_context_window() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_context_max() -> usize {
+    50
+}
+fn default_consumer() -> String {
+    "aggregator".into()
+}
+fn default_max_ack_pending() -> i64 {
+    20_000
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9100))
+}
+fn default_redis_url() -> String {
+    "redis://127.0.0.1:6379".into()
+}
+fn default_key_prefix() -> String {
+    "inspector".into()
+}
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_sensor_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_sensors() -> BTreeMap<String, SensorSettings> {
+    ["trend-predictor", "baseline-detector", "log-pattern"]
+        .into_iter()
+        .map(|name| (name.to_string(), SensorSettings::default()))
+        .collect()
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: default_redis_url(),
+            key_prefix: default_key_prefix(),
+            timeout: default_redis_timeout(),
+        }
+    }
+}
+
+impl Default for SensorSettings {
+    fn default() -> Self {
+        SensorSettings {
+            enabled: true,
+            shadow: false,
+            interval: default_sensor_interval(),
+        }
+    }
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        AggregatorConfig {
+            shadow: false,
+            report_interval: default_report_interval(),
+            dedup_ttl: default_dedup_ttl(),
+            context_window: default_context_window(),
+            context_max_findings: default_context_max(),
+            consumer: default_consumer(),
+            max_ack_pending: default_max_ack_pending(),
+            ack_wait: None,
+            listen: default_listen(),
+            nats: NatsConfig::default(),
+            redis: RedisConfig::default(),
+            sensors: default_sensors(),
+        }
+    }
+}
+
+impl AggregatorConfig {
+    /// Checks what serde cannot; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.report_interval.is_zero() {
+            return Err("report_interval must be positive".into());
+        }
+        if self.dedup_ttl.as_secs() == 0 {
+            return Err("dedup_ttl must be at least 1s (Redis EX takes whole seconds)".into());
+        }
+        if self.consumer.is_empty() || self.consumer.contains(['.', '*', '>', ' ']) {
+            return Err(format!("consumer: {:?} is not a valid durable name", self.consumer));
+        }
+        if self.max_ack_pending < 1 {
+            return Err("max_ack_pending must be at least 1".into());
+        }
+        if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
+            return Err(format!("redis.url must start with redis:// or rediss://, got {:?}", self.redis.url));
+        }
+        if let Some(ack_wait) = self.ack_wait
+            && ack_wait <= self.report_interval
+        {
+            return Err("ack_wait must be longer than report_interval (findings are acknowledged at each report)".into());
+        }
+        for (name, sensor) in &self.sensors {
+            if sensor.interval.is_zero() {
+                return Err(format!("sensors.{name}.interval must be positive"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Acknowledgement deadline for held findings: they are acknowledged at
+    /// the next report, so allow two report intervals and some slack.
+    pub fn ack_wait(&self) -> Duration {
+        self.ack_wait
+            .unwrap_or(self.report_interval * 2 + Duration::from_secs(30))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/aggregator.yaml");
+        let config: AggregatorConfig =
+            inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
+        config.validate().unwrap();
+        assert!(config.sensors.contains_key("trend-predictor"));
+    }
+
+    #[test]
+    fn defaults_and_validation() {
+        let config = AggregatorConfig::default();
+        config.validate().unwrap();
+        assert_eq!(config.dedup_ttl, Duration::from_secs(1800));
+        let bad = AggregatorConfig {
+            consumer: "a.b".into(),
+            ..AggregatorConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("consumer"));
+        let bad = AggregatorConfig {
+            redis: RedisConfig {
+                url: "localhost:6379".into(),
+                ..RedisConfig::default()
+            },
+            ..AggregatorConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().starts_with("redis.url"));
+    }
+}

@@ -1,0 +1,124 @@
+//! The anomaly context: a compact JSON digest of recent deduplicated
+//! findings and sensor problems, shaped for the decision investigator to
+//! paste into an LLM root-cause prompt (short keys, no empty fields, most
+//! severe and most recent first).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use inspector_domain::{Finding, FindingKind, SensorStatus, Severity};
+use serde::{Deserialize, Serialize};
+
+/// The anomaly context document (`GET /v1/anomaly-context`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyContext {
+    pub generated_at: DateTime<Utc>,
+    /// How far back the findings go.
+    pub window_minutes: u64,
+    /// Global shadow mode (findings recorded, no alerts raised).
+    pub shadow: bool,
+    /// Findings in the window, before the cap.
+    pub total_findings: usize,
+    pub findings: Vec<ContextFinding>,
+    /// Sensors that are stale or reported errors; healthy ones are omitted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sensor_problems: Vec<SensorProblem>,
+}
+
+/// One finding, reduced to what helps a root-cause analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextFinding {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    /// Metric name or pattern key.
+    pub key: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    pub summary: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sigma: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hours_to_breach: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    pub detected_at: DateTime<Utc>,
+    pub sensor: String,
+}
+
+/// A sensor the investigator should not trust blindly right now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorProblem {
+    pub sensor: String,
+    pub stale: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+fn round(value: Option<f64>) -> Option<f64> {
+    // Four significant decimals are plenty for a prompt and save tokens.
+    value.map(|v| (v * 1e4).round() / 1e4)
+}
+
+impl AnomalyContext {
+    /// Builds the context from recent findings and sensor statuses.
+    pub fn build(
+        mut findings: Vec<Finding>,
+        sensors: &[SensorStatus],
+        shadow: bool,
+        window: std::time::Duration,
+        max_findings: usize,
+        now: DateTime<Utc>,
+    ) -> Self {
+        findings.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.detected_at.cmp(&a.detected_at))
+        });
+        let total_findings = findings.len();
+        findings.truncate(max_findings);
+        AnomalyContext {
+            generated_at: now,
+            window_minutes: window.as_secs() / 60,
+            shadow,
+            total_findings,
+            findings: findings
+                .into_iter()
+                .map(|f| ContextFinding {
+                    kind: f.kind,
+                    severity: f.severity,
+                    key: f.key,
+                    labels: f.labels,
+                    summary: f.description,
+                    value: round(f.current_value),
+                    threshold: f.threshold,
+                    expected: round(f.expected_mean),
+                    sigma: round(f.deviation_sigma),
+                    hours_to_breach: round(f.predicted_hours_to_breach),
+                    template: f.template,
+                    detected_at: f.detected_at,
+                    sensor: f.sensor,
+                })
+                .collect(),
+            sensor_problems: sensors
+                .iter()
+                .filter(|s| s.enabled && (s.stale || !s.errors.is_empty()))
+                .map(|s| SensorProblem {
+                    sensor: s.sensor.clone(),
+                    stale: s.stale,
+                    errors: s
+                        .errors
+                        .iter()
+                        .take(10)
+                        .map(|e| format!("{}: {}", e.subject, e.message))
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

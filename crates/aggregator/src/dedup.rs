@@ -1,0 +1,183 @@
+//! Deduplication of findings: the same key (kind + metric/pattern + labels)
+//! inside the TTL is one finding.
+//!
+//! The shared store is Redis: one atomic `SET <prefix>:dedup:<key> <finding id>
+//! NX EX <ttl>` per finding, so aggregator replicas agree without locks. The
+//! stored value is the id of the finding that claimed the key, which tells a
+//! JetStream *redelivery* of that same finding (after a crash, before its
+//! acknowledgement) from a true duplicate.
+//!
+//! When Redis does not answer, an in-process map takes over and the report
+//! says so (`dedup_degraded`). The map also shadows every Redis decision, so
+//! keys claimed just before Redis went away are still known.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use crate::config::RedisConfig;
+
+/// What the dedup store says about a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// First time this key is seen inside the TTL.
+    New,
+    /// This very finding (same id) claimed the key before: a redelivery.
+    Redelivery,
+    /// Another finding with the same key was reported inside the TTL.
+    Duplicate,
+}
+
+/// The dedup store (Redis with an in-process fallback).
+pub struct Deduplicator {
+    redis: Option<ConnectionManager>,
+    key_prefix: String,
+    ttl: Duration,
+    timeout: Duration,
+    local: HashMap<String, (String, DateTime<Utc>)>,
+    /// Why Redis was not used at least once since the last report, if so.
+    degraded: Option<String>,
+}
+
+impl std::fmt::Debug for Deduplicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Deduplicator")
+            .field("redis", &self.redis.is_some())
+            .field("ttl", &self.ttl)
+            .field("local_keys", &self.local.len())
+            .field("degraded", &self.degraded)
+            .finish()
+    }
+}
+
+/// Builds a lazily connecting, self-reconnecting Redis connection.
+pub fn redis_connection(config: &RedisConfig) -> Result<ConnectionManager, String> {
+    let client = redis::Client::open(config.url.as_str())
+        .map_err(|e| format!("redis.url {:?}: {e}", config.url))?;
+    let manager_config = ConnectionManagerConfig::new()
+        .set_response_timeout(Some(config.timeout))
+        .set_connection_timeout(Some(config.timeout))
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_secs(2));
+    ConnectionManager::new_lazy_with_config(client, manager_config)
+        .map_err(|e| format!("redis connection set-up: {e}"))
+}
+
+impl Deduplicator {
+    /// `redis: None` runs in-process only (the demo) and says so in reports.
+    pub fn new(redis: Option<ConnectionManager>, config: &RedisConfig, ttl: Duration) -> Self {
+        Deduplicator {
+            degraded: redis.is_none().then(|| "no Redis configured".to_string()),
+            redis,
+            key_prefix: config.key_prefix.clone(),
+            ttl,
+            timeout: config.timeout,
+            local: HashMap::new(),
+        }
+    }
+
+    /// Atomically claims `key` for `finding_id` unless already claimed in the TTL.
+    pub async fn check(&mut self, key: &str, finding_id: &str, now: DateTime<Utc>) -> Verdict {
+        let local = self.check_local(key, finding_id, now);
+        let Some(redis) = self.redis.as_mut() else {
+            return local;
+        };
+        let redis_key = format!("{}:dedup:{key}", self.key_prefix);
+        let ttl = self.ttl.as_secs().max(1);
+        let attempt = async {
+            let claimed: Option<String> = redis::cmd("SET")
+                .arg(&redis_key)
+                .arg(finding_id)
+                .arg("NX")
+                .arg("EX")
+                .arg(ttl)
+                .query_async(redis)
+                .await?;
+            if claimed.is_some() {
+                return Ok(Verdict::New);
+            }
+            let owner: Option<String> = redis::cmd("GET").arg(&redis_key).query_async(redis).await?;
+            Ok::<_, redis::RedisError>(match owner {
+                Some(owner) if owner == finding_id => Verdict::Redelivery,
+                Some(_) => Verdict::Duplicate,
+                // Expired between the two commands: the key is free again.
+                None => Verdict::New,
+            })
+        };
+        // The connection's own timeouts bound each command; this bounds both.
+        match tokio::time::timeout(self.timeout * 3, attempt).await {
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(error)) => self.fall_back(format!("redis unreachable: {error}"), local),
+            Err(_) => self.fall_back(format!("redis did not answer within {:?}", self.timeout * 3), local),
+        }
+    }
+
+    fn fall_back(&mut self, reason: String, local: Verdict) -> Verdict {
+        if self.degraded.is_none() {
+            tracing::error!(%reason, "dedup falls back to in-process memory");
+        }
+        self.degraded = Some(reason);
+        local
+    }
+
+    fn check_local(&mut self, key: &str, finding_id: &str, now: DateTime<Utc>) -> Verdict {
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::minutes(30));
+        // Forget expired keys now and then so the map stays bounded by the TTL.
+        if self.local.len() > 1024 && self.local.len().is_power_of_two() {
+            self.local.retain(|_, (_, expires)| *expires > now);
+        }
+        match self.local.get(key) {
+            Some((owner, expires)) if *expires > now => {
+                if owner == finding_id {
+                    Verdict::Redelivery
+                } else {
+                    Verdict::Duplicate
+                }
+            }
+            _ => {
+                self.local.insert(key.to_string(), (finding_id.to_string(), now + ttl));
+                Verdict::New
+            }
+        }
+    }
+
+    /// Backend description for the report, and whether it was degraded since
+    /// the last call; resets the degraded state when Redis is in use.
+    pub fn take_status(&mut self) -> (String, bool) {
+        match (&self.redis, self.degraded.take()) {
+            (Some(_), None) => ("redis".into(), false),
+            (Some(_), Some(reason)) => (format!("in-process fallback ({reason})"), true),
+            (None, reason) => {
+                let reason = reason.unwrap_or_else(|| "no Redis configured".into());
+                self.degraded = Some(reason.clone());
+                (format!("in-process ({reason})"), true)
+            }
+        }
+    }
+
+    /// The Redis connection, for the latest-report key.
+    pub fn redis(&self) -> Option<ConnectionManager> {
+        self.redis.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn in_process_dedup_honours_ttl_and_redelivery() {
+        let mut dedup = Deduplicator::new(None, &RedisConfig::default(), Duration::from_secs(60));
+        let t0 = Utc::now();
+        assert_eq!(dedup.check("k", "id1", t0).await, Verdict::New);
+        assert_eq!(dedup.check("k", "id1", t0).await, Verdict::Redelivery);
+        assert_eq!(dedup.check("k", "id2", t0 + chrono::Duration::seconds(59)).await, Verdict::Duplicate);
+        assert_eq!(dedup.check("k", "id3", t0 + chrono::Duration::seconds(61)).await, Verdict::New);
+        assert_eq!(dedup.check("other", "id4", t0).await, Verdict::New);
+        let (backend, degraded) = dedup.take_status();
+        assert!(degraded);
+        assert!(backend.starts_with("in-process"), "{backend}");
+    }
+}
