@@ -1,0 +1,232 @@
+//! The aggregator when things go wrong: restarts and crashes, Redis going
+//! away, garbage on the bus; and shadow mode and staleness.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::{Aggregator, Env, count_messages, finding, request_report};
+use inspector_aggregator::SensorSettings;
+use inspector_bus::Envelope;
+use inspector_domain::{InspectionReport, SensorRun};
+
+fn keys(report: &InspectionReport) -> Vec<String> {
+    let mut keys: Vec<String> = report.findings.iter().map(|f| f.series_name()).collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test]
+async fn restart_loses_nothing_published_while_down() {
+    let env = Env::start();
+    let bus = env.bus().await;
+    let first = Aggregator::start(env.config(), "agg-a").await;
+    for i in 0..3 {
+        bus.publish_finding(&finding("before", &[("i", &i.to_string())])).await.unwrap();
+    }
+    first.wait_processed(3).await;
+    // A graceful stop closes a last report (stored in Redis) and acks it.
+    first.stop().await;
+
+    for i in 0..4 {
+        bus.publish_finding(&finding("while_down", &[("i", &i.to_string())])).await.unwrap();
+    }
+    let second = Aggregator::start(env.config(), "agg-b").await;
+    // The restarted aggregator serves the report its predecessor closed...
+    let client = env.nats_client().await;
+    let previous = request_report(&client, &env.prefix).await.expect("report restored from Redis");
+    assert_eq!(previous.findings.len(), 3, "{previous:#?}");
+    assert_eq!(previous.aggregator_instance, "agg-a");
+    // ...and receives exactly what was published while it was down.
+    second.wait_processed(4).await;
+    let report = second.report_now().await;
+    assert_eq!(
+        keys(&report),
+        (0..4).map(|i| format!("while_down{{i=\"{i}\"}}")).collect::<Vec<_>>()
+    );
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn crash_before_report_redelivers_every_finding() {
+    let env = Env::start();
+    let mut config = env.config();
+    // Short redelivery deadline so the test need not wait the production one.
+    config.ack_wait = Some(Duration::from_secs(2));
+    let bus = env.bus().await;
+    let crashing = Aggregator::start(config.clone(), "agg-a").await;
+    for i in 0..5 {
+        bus.publish_finding(&finding("held", &[("i", &i.to_string())])).await.unwrap();
+    }
+    crashing.wait_processed(5).await;
+    crashing.crash().await; // no report, no acknowledgement
+
+    let survivor = Aggregator::start(config, "agg-b").await;
+    survivor.wait_processed(5).await;
+    let report = survivor.report_now().await;
+    // Redis already holds their keys with their own ids: recognised as
+    // redeliveries and counted, not suppressed as duplicates.
+    assert_eq!(report.findings.len(), 5, "{report:#?}");
+    assert_eq!(report.duplicates_suppressed, 0);
+    survivor.stop().await;
+}
+
+#[tokio::test]
+async fn redis_going_away_falls_back_and_says_so() {
+    let mut env = Env::start();
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(env.config(), "agg").await;
+    bus.publish_finding(&finding("with_redis", &[])).await.unwrap();
+    aggregator.wait_processed(1).await;
+    let report = aggregator.report_now().await;
+    assert_eq!(report.dedup_backend, "redis");
+    assert!(!report.dedup_degraded);
+
+    env.redis.stop();
+    bus.publish_finding(&finding("without_redis", &[])).await.unwrap();
+    // Same key again: the in-process fallback still suppresses it.
+    bus.publish_finding(&finding("without_redis", &[("x", "1")])).await.unwrap();
+    let mut again = finding("without_redis", &[]);
+    again.detected_at += chrono::Duration::seconds(1);
+    bus.publish_finding(&again.with_computed_id()).await.unwrap();
+    // And the key claimed in Redis before it went away is known locally.
+    let mut earlier = finding("with_redis", &[]);
+    earlier.detected_at += chrono::Duration::seconds(1);
+    bus.publish_finding(&earlier.with_computed_id()).await.unwrap();
+    aggregator.wait_processed(5).await;
+
+    let report = aggregator.report_now().await;
+    assert!(report.dedup_degraded, "{report:#?}");
+    assert!(report.dedup_backend.starts_with("in-process fallback (redis"), "{}", report.dedup_backend);
+    assert_eq!(keys(&report), ["without_redis", "without_redis{x=\"1\"}"]);
+    assert_eq!(report.duplicates_suppressed, 2);
+    aggregator.stop().await;
+}
+
+#[tokio::test]
+async fn garbage_is_counted_and_skipped() {
+    let env = Env::start();
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(env.config(), "agg").await;
+    for (subject, payload) in [
+        (format!("{}.findings.trend", env.prefix), b"\xde\xad\xbe\xef garbage".to_vec()),
+        (format!("{}.findings.logs", env.prefix), Vec::new()),
+        (format!("{}.runs.trend-predictor", env.prefix), b"{\"json\": true}".to_vec()),
+    ] {
+        bus.publish_durable(Envelope {
+            subject,
+            payload: payload.into(),
+            msg_id: None,
+        })
+        .await
+        .unwrap();
+    }
+    bus.publish_finding(&finding("valid", &[])).await.unwrap();
+    aggregator.wait_processed(4).await;
+    let report = aggregator.report_now().await;
+    assert_eq!(report.malformed_messages, 3);
+    assert_eq!(keys(&report), ["valid"]);
+    aggregator.stop().await;
+}
+
+#[tokio::test]
+async fn shadow_mode_records_but_raises_no_alert() {
+    let env = Env::start();
+    let client = env.nats_client().await;
+    let alerts = count_messages(&client, format!("{}.alerts", env.prefix)).await;
+    let bus = env.bus().await;
+
+    // Global shadow.
+    let mut config = env.config();
+    config.shadow = true;
+    let aggregator = Aggregator::start(config, "agg").await;
+    bus.publish_finding(&finding("global_shadow", &[])).await.unwrap();
+    aggregator.wait_processed(1).await;
+    let report = aggregator.report_now().await;
+    assert!(report.shadow);
+    assert_eq!(keys(&report), ["global_shadow"]);
+    assert_eq!(report.alerts_published, 0);
+    aggregator.stop().await;
+
+    // Per sensor (aggregator config) and per finding (sensor ran in shadow).
+    let mut config = env.config();
+    config.sensors.insert(
+        "baseline-detector".into(),
+        SensorSettings {
+            shadow: true,
+            ..SensorSettings::default()
+        },
+    );
+    let aggregator = Aggregator::start(config, "agg").await;
+    let mut from_shadow_sensor = finding("sensor_shadow", &[]);
+    from_shadow_sensor.sensor = "baseline-detector".into();
+    bus.publish_finding(&from_shadow_sensor.with_computed_id()).await.unwrap();
+    let mut shadow_flagged = finding("finding_shadow", &[]);
+    shadow_flagged.shadow = true;
+    bus.publish_finding(&shadow_flagged.with_computed_id()).await.unwrap();
+    bus.publish_finding(&finding("live", &[])).await.unwrap();
+    aggregator.wait_processed(3).await;
+    let report = aggregator.report_now().await;
+    assert!(!report.shadow);
+    assert_eq!(keys(&report), ["finding_shadow", "live", "sensor_shadow"]);
+    assert_eq!(report.alerts_published, 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(alerts.load(Ordering::SeqCst), 1, "only the live finding alerts");
+    aggregator.stop().await;
+}
+
+#[tokio::test]
+async fn silent_sensors_go_stale_and_run_errors_are_reported() {
+    let env = Env::start();
+    let mut config = env.config();
+    config.sensors.clear();
+    config.sensors.insert(
+        "trend-predictor".into(),
+        SensorSettings {
+            interval: Duration::from_secs(1),
+            ..SensorSettings::default()
+        },
+    );
+    config.sensors.insert(
+        "log-pattern".into(),
+        SensorSettings {
+            enabled: false,
+            ..SensorSettings::default()
+        },
+    );
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(config, "agg").await;
+    let now = chrono::Utc::now();
+    bus.publish_run(&SensorRun {
+        sensor: "baseline-detector".into(),
+        instance: "b-0".into(),
+        started_at: now,
+        finished_at: now,
+        findings: 0,
+        errors: vec![inspector_domain::SensorError {
+            subject: "cpu".into(),
+            message: "Prometheus did not answer within 30s".into(),
+        }],
+        interval_seconds: 3600,
+        shadow: false,
+    })
+    .await
+    .unwrap();
+    aggregator.wait_processed(1).await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let report = aggregator.report_now().await;
+    let status = |name: &str| report.sensors.iter().find(|s| s.sensor == name).unwrap().clone();
+    assert!(status("trend-predictor").stale, "never reported within two intervals");
+    assert!(!status("log-pattern").stale, "switched off: never stale");
+    assert!(!status("log-pattern").enabled);
+    let baseline = status("baseline-detector");
+    assert!(!baseline.stale);
+    assert_eq!(baseline.errors.len(), 1);
+    assert_eq!(baseline.errors[0].subject, "b-0: cpu");
+
+    // Errors belong to the window they arrived in.
+    let next = aggregator.report_now().await;
+    assert!(next.sensors.iter().all(|s| s.errors.is_empty()));
+    aggregator.stop().await;
+}
