@@ -82,13 +82,14 @@ pub struct Aggregator {
 }
 
 impl Aggregator {
+    /// `subjects` are the bus' (they decide which messages are findings).
     pub fn new(
         config: AggregatorConfig,
+        subjects: Subjects,
         dedup: Deduplicator,
         instance: String,
         now: DateTime<Utc>,
     ) -> Self {
-        let subjects = Subjects::new(&config.nats.subject_prefix);
         Aggregator {
             subjects,
             dedup,

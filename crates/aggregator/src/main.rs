@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config: AggregatorConfig =
         inspector_runtime::load_or_exit("aggregator", Some(&args.config), AggregatorConfig::validate);
-    let _telemetry = inspector_runtime::init_telemetry("aggregator");
+    let _telemetry = inspector_runtime::init_telemetry("aggregator", "info");
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     inspector_aggregator::serve(config, listener, inspector_runtime::shutdown_signal()).await?;
     Ok(())

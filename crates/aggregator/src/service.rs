@@ -158,7 +158,7 @@ impl AggregatorService {
             None => None,
         };
         let shared = Arc::new(Shared {
-            core: Mutex::new(Aggregator::new(config, dedup, instance, Utc::now())),
+            core: Mutex::new(Aggregator::new(config, bus.subjects().clone(), dedup, instance, Utc::now())),
             latest: RwLock::new(latest),
             processed: Default::default(),
         });

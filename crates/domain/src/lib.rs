@@ -48,7 +48,7 @@ impl FindingKind {
 
 impl fmt::Display for FindingKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -63,7 +63,7 @@ pub enum Severity {
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Severity::Info => "info",
             Severity::Warning => "warning",
             Severity::Critical => "critical",
@@ -82,7 +82,7 @@ pub enum Confidence {
 
 impl fmt::Display for Confidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             Confidence::Low => "low",
             Confidence::Medium => "medium",
             Confidence::High => "high",

@@ -76,6 +76,17 @@ pub fn load_config<T: DeserializeOwned>(
     })
 }
 
+/// Loads `T` from YAML text alone (no environment), e.g. a built-in config.
+pub fn load_config_from_str<T: DeserializeOwned>(yaml: &str) -> Result<T, ConfigError> {
+    let tree = parse_yaml(Path::new("<built-in>"), yaml)?;
+    Figment::from(Serialized::globals(tree))
+        .extract::<T>()
+        .map_err(|error| ConfigError::Invalid {
+            origin: "built-in config".into(),
+            message: describe(error),
+        })
+}
+
 /// Loads from the process environment (the binaries' case).
 pub fn load_config_from_process<T: DeserializeOwned>(path: Option<&Path>) -> Result<T, ConfigError> {
     load_config(path, std::env::vars())

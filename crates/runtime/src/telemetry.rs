@@ -25,10 +25,11 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber for `service`. Call once, early in `main`.
-/// A broken OTLP set-up is reported and tracing continues with logs only.
-pub fn init_telemetry(service: &'static str) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+/// Installs the global subscriber for `service` with `default_filter` when
+/// `RUST_LOG` is not set. Call once, early in `main`. A broken OTLP set-up
+/// is reported and tracing continues with logs only.
+pub fn init_telemetry(service: &'static str, default_filter: &str) -> TelemetryGuard {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let fmt_json = json.then(|| tracing_subscriber::fmt::layer().json());
     let fmt_text = (!json).then(tracing_subscriber::fmt::layer);

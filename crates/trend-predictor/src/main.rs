@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
         Some(&args.config),
         TrendPredictorConfig::validate,
     );
-    let _telemetry = inspector_runtime::init_telemetry("trend-predictor");
+    let _telemetry = inspector_runtime::init_telemetry("trend-predictor", "info");
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     inspector_trend_predictor::serve(config, listener, inspector_runtime::shutdown_signal()).await?;
     Ok(())

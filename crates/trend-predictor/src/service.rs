@@ -69,7 +69,8 @@ impl<S: RangeSource> TrendPredictor<S> {
             }
         }
         if let Some(message) = publish_failure {
-            tracing::error!(%message, pending = self.bus.pending().await, "publishing findings failed; kept for retry");
+            let pending = self.bus.pending().await;
+            tracing::error!(%message, pending, "publishing findings failed; kept for retry");
             outcome.errors.push(SensorError {
                 subject: "nats".into(),
                 message: format!("publish failed, findings queued for retry: {message}"),
@@ -112,10 +113,12 @@ impl<S: RangeSource> TrendPredictor<S> {
                 "pass done"
             );
         }
-        match tokio::time::timeout(DRAIN_TIMEOUT, self.bus.flush_pending()).await {
+        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.bus.flush_pending()).await;
+        let pending = self.bus.pending().await;
+        match drained {
             Ok(Ok(())) => tracing::info!("outbox drained"),
-            Ok(Err(error)) => tracing::error!(%error, pending = self.bus.pending().await, "shutdown with unsent messages"),
-            Err(_) => tracing::error!(pending = self.bus.pending().await, "outbox drain timed out"),
+            Ok(Err(error)) => tracing::error!(%error, pending, "shutdown with unsent messages"),
+            Err(_) => tracing::error!(pending, "outbox drain timed out"),
         }
     }
 }

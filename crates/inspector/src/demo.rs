@@ -1,0 +1,129 @@
+//! `inspector demo`: the trend predictor and the aggregator in one process
+//! on the in-process bus, over the bundled scenario. Same code paths as the
+//! services; only the transport (channels, not NATS), the data source (the
+//! scenario, not Prometheus) and dedup (in-process, not Redis) differ.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::Utc;
+use inspector_aggregator::{AggregatorConfig, AggregatorMetrics};
+use inspector_bus::Bus;
+use inspector_domain::InspectionReport;
+use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
+use inspector_trend_predictor::{TrendPredictor, TrendPredictorConfig};
+use prometheus_client::registry::Registry;
+use tokio_util::sync::CancellationToken;
+
+use crate::render::render_report;
+use crate::scenario::Scenario;
+
+/// Demo options.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Where to serve the HTTP API while running.
+    pub listen: SocketAddr,
+    /// Print the first report and stop instead of serving until Ctrl-C.
+    pub once: bool,
+    /// Time between sensor passes and reports while serving.
+    pub interval: Duration,
+}
+
+/// Runs the demo; returns the first report.
+pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<InspectionReport> {
+    let bus = Bus::in_process("demo");
+    let mut registry = Registry::default();
+    let aggregator_metrics = AggregatorMetrics::register(&mut registry);
+    let sensor_metrics = SensorMetrics::register(&mut registry);
+
+    let aggregator_config = AggregatorConfig {
+        report_interval: options.interval,
+        sensors: [("trend-predictor".to_string(), Default::default())].into_iter().collect(),
+        ..AggregatorConfig::default()
+    };
+    let running = inspector_aggregator::start(
+        aggregator_config,
+        bus.clone(),
+        None,
+        aggregator_metrics,
+        "demo".into(),
+        shutdown.clone(),
+    )
+    .await
+    .context("starting the aggregator")?;
+
+    let yaml = format!(
+        "interval: {}s\nprometheus: {{url: 'http://scenario.invalid'}}\nmetrics:\n{}",
+        options.interval.as_secs().max(1),
+        Scenario::RULES
+    );
+    let predictor_config: TrendPredictorConfig =
+        inspector_runtime::load_config_from_str(&yaml).context("demo trend-predictor config")?;
+    predictor_config.validate().map_err(anyhow::Error::msg)?;
+    let predictor = TrendPredictor::new(
+        predictor_config,
+        Scenario::bundled(),
+        bus.clone(),
+        sensor_metrics,
+        "demo".into(),
+    );
+
+    // First pass, then close a report as soon as the aggregator has taken
+    // every message of it (findings plus the run summary).
+    let before = running.handle.shared().processed();
+    let outcome = predictor.run_once(Utc::now()).await;
+    let expected = before + outcome.findings.len() as u64 + 1;
+    while running.handle.shared().processed() < expected {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let first = running
+        .handle
+        .report_now()
+        .await
+        .context("the aggregator stopped")?;
+    println!("{}", render_report(&first));
+    if options.once {
+        shutdown.cancel();
+        let _ = running.intake.await;
+        return Ok(first);
+    }
+
+    let ops = OpsState::new(registry);
+    ops.set_ready(true);
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .with_context(|| format!("binding {}", options.listen))?;
+    let address = listener.local_addr()?;
+    let router = ops_router(ops).merge(running.handle.api_router());
+    let server = tokio::spawn(serve_http(listener, router, shutdown.clone()));
+    println!(
+        "Serving http://{address}/v1/report/latest and http://{address}/v1/anomaly-context \
+         (also /healthz, /readyz, /metrics). A pass and a report every {}s; Ctrl-C to stop.",
+        options.interval.as_secs()
+    );
+    let mut reports = bus.local_events()?;
+    let report_subject = bus.subjects().reports();
+    let print_reports = async {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                event = reports.recv() => match event {
+                    Ok(envelope) if envelope.subject == report_subject => {
+                        use inspector_domain::wire::WireMessage as _;
+                        if let Ok(report) = InspectionReport::from_bytes(&envelope.payload) {
+                            println!("{}", render_report(&report));
+                        }
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(_) => break,
+                },
+            }
+        }
+    };
+    // The sensor runs on this task (its pass borrows the scenario).
+    tokio::join!(predictor.run(shutdown.clone()), print_reports);
+    let _ = running.intake.await;
+    let _ = server.await;
+    Ok(first)
+}

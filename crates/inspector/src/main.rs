@@ -1,0 +1,89 @@
+//! `inspector`: the operator's command-line tool.
+
+mod demo;
+mod query;
+mod render;
+mod scenario;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(version, about = "proactive-inspector operator tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the sensors and the aggregator in one process over a bundled
+    /// scenario, print the report, and serve the HTTP API until Ctrl-C.
+    Demo {
+        /// Address for the HTTP API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Print the first report and exit.
+        #[arg(long)]
+        once: bool,
+        /// Time between passes and reports while serving.
+        #[arg(long, default_value = "30s", value_parser = humantime_duration)]
+        interval: Duration,
+    },
+    /// Print the latest inspection report of a running aggregator.
+    Report {
+        #[command(flatten)]
+        nats: NatsArgs,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the anomaly context of a running aggregator (JSON).
+    Context {
+        #[command(flatten)]
+        nats: NatsArgs,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+struct NatsArgs {
+    /// NATS server URL.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    nats_url: String,
+    /// Subject prefix of the deployment.
+    #[arg(long, default_value = "inspector")]
+    prefix: String,
+}
+
+fn humantime_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    if duration < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(duration)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    inspector_runtime::install_crypto_provider();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { listen, once, interval } => {
+            let _telemetry = inspector_runtime::init_telemetry("inspector-demo", "warn");
+            let shutdown = inspector_runtime::shutdown_signal();
+            demo::run(demo::DemoOptions { listen, once, interval }, shutdown).await?;
+        }
+        Command::Report { nats, json } => match query::latest_report(&nats.nats_url, &nats.prefix).await? {
+            Some(report) if json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Some(report) => println!("{}", render::render_report(&report)),
+            None => println!("No inspection report has been assembled yet."),
+        },
+        Command::Context { nats } => {
+            let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;
+            println!("{}", serde_json::to_string_pretty(&context)?);
+        }
+    }
+    Ok(())
+}

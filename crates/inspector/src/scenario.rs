@@ -1,0 +1,118 @@
+//! The demo's bundled metric scenario: a deterministic, clock-relative
+//! history served through the same [`RangeSource`] interface the trend
+//! predictor uses against Prometheus.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use inspector_prometheus::{PrometheusError, Sample, Series};
+use inspector_trend_predictor::RangeSource;
+
+/// One synthetic series: value at `hours_ago` hours before now.
+#[derive(Debug, Clone)]
+struct SyntheticSeries {
+    labels: BTreeMap<String, String>,
+    shape: fn(f64, usize) -> f64,
+}
+
+/// Metric name → its series.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    metrics: BTreeMap<&'static str, Vec<SyntheticSeries>>,
+}
+
+/// Small deterministic wobble so fits are realistic, not exact.
+fn wobble(i: usize, amplitude: f64) -> f64 {
+    ((i as f64) * 1.7).sin() * amplitude
+}
+
+fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+impl Scenario {
+    /// The bundled scenario and the trend-predictor config (YAML) watching it.
+    pub fn bundled() -> Self {
+        let mut metrics = BTreeMap::new();
+        // Filling at 10 %/h: 70 % now, 90 % in about 2 h.
+        metrics.insert(
+            "disk_used_percent",
+            vec![
+                SyntheticSeries {
+                    labels: labels(&[("mount", "/var/lib/postgresql"), ("node", "db-1")]),
+                    shape: |hours_ago, i| 70.0 - 10.0 * hours_ago + wobble(i, 0.3),
+                },
+                SyntheticSeries {
+                    labels: labels(&[("mount", "/"), ("node", "db-1")]),
+                    shape: |_, i| 41.0 + wobble(i, 0.2),
+                },
+            ],
+        );
+        // Free memory falling 12 points/h: 28 % now, 10 % in about 1.5 h.
+        metrics.insert(
+            "memory_available_percent",
+            vec![SyntheticSeries {
+                labels: labels(&[("node", "worker-2")]),
+                shape: |hours_ago, i| 28.0 + 12.0 * hours_ago + wobble(i, 0.5),
+            }],
+        );
+        // Noisy but flat latency: nothing to report.
+        metrics.insert(
+            "checkout_p99_latency_seconds",
+            vec![SyntheticSeries {
+                labels: labels(&[("service", "checkout")]),
+                shape: |_, i| 0.25 + wobble(i, 0.05),
+            }],
+        );
+        // Already past its threshold.
+        metrics.insert(
+            "email_queue_depth",
+            vec![SyntheticSeries {
+                labels: labels(&[("queue", "outbound-email")]),
+                shape: |hours_ago, i| 5200.0 - 300.0 * hours_ago + wobble(i, 20.0),
+            }],
+        );
+        Scenario { metrics }
+    }
+
+    /// Trend-predictor metric rules for the scenario (YAML list items).
+    pub const RULES: &'static str = concat!(
+        "  - {name: disk_used_percent, query: disk_used_percent, threshold: 90, description: filesystem usage}\n",
+        "  - {name: memory_available_percent, query: memory_available_percent, threshold: 10, direction: below, description: memory left}\n",
+        "  - {name: checkout_p99_latency_seconds, query: checkout_p99_latency_seconds, threshold: 1.0, description: checkout p99 latency}\n",
+        "  - {name: email_queue_depth, query: email_queue_depth, threshold: 5000, description: outbound email backlog}\n",
+    );
+}
+
+impl RangeSource for Scenario {
+    async fn query_range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let Some(series) = self.metrics.get(query) else {
+            return Ok(Vec::new());
+        };
+        let step_ms = step.as_millis().max(1) as i64;
+        let (start_ms, end_ms) = (start.timestamp_millis(), end.timestamp_millis());
+        Ok(series
+            .iter()
+            .map(|s| {
+                let mut labels = s.labels.clone();
+                labels.insert("__name__".into(), query.to_string());
+                let samples = (0..)
+                    .map(|i| (i, start_ms + i as i64 * step_ms))
+                    .take_while(|(_, t)| *t <= end_ms)
+                    .map(|(i, t)| Sample {
+                        t_ms: t,
+                        value: (s.shape)((end_ms - t) as f64 / 3.6e6, i),
+                    })
+                    .collect();
+                Series { labels, samples }
+            })
+            .collect())
+    }
+}
