@@ -174,13 +174,19 @@ impl AggregatorConfig {
             return Err("dedup_ttl must be at least 1s (Redis EX takes whole seconds)".into());
         }
         if self.consumer.is_empty() || self.consumer.contains(['.', '*', '>', ' ']) {
-            return Err(format!("consumer: {:?} is not a valid durable name", self.consumer));
+            return Err(format!(
+                "consumer: {:?} is not a valid durable name",
+                self.consumer
+            ));
         }
         if self.max_ack_pending < 1 {
             return Err("max_ack_pending must be at least 1".into());
         }
         if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
-            return Err(format!("redis.url must start with redis:// or rediss://, got {:?}", self.redis.url));
+            return Err(format!(
+                "redis.url must start with redis:// or rediss://, got {:?}",
+                self.redis.url
+            ));
         }
         if let Some(ack_wait) = self.ack_wait
             && ack_wait <= self.report_interval
@@ -209,7 +215,10 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/aggregator.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/aggregator.yaml"
+        );
         let config: AggregatorConfig =
             inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
         config.validate().unwrap();

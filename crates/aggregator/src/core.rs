@@ -140,7 +140,11 @@ impl Aggregator {
         if self.window.ids.contains(&finding.id) {
             return Handled::AlreadyCounted;
         }
-        match self.dedup.check(&finding.dedup_key(), &finding.id, now).await {
+        match self
+            .dedup
+            .check(&finding.dedup_key(), &finding.id, now)
+            .await
+        {
             Verdict::Duplicate => {
                 self.window.duplicates += 1;
                 Handled::Duplicate
@@ -201,7 +205,9 @@ impl Aggregator {
     }
 
     fn trim_recent(&mut self, now: DateTime<Utc>) {
-        let horizon = now - chrono::Duration::from_std(self.config.context_window).unwrap_or(chrono::Duration::hours(1));
+        let horizon = now
+            - chrono::Duration::from_std(self.config.context_window)
+                .unwrap_or(chrono::Duration::hours(1));
         while self.recent.front().is_some_and(|f| f.detected_at < horizon) {
             self.recent.pop_front();
         }
@@ -219,7 +225,12 @@ impl Aggregator {
 
     /// Sensor health as of `now`.
     pub fn sensor_statuses(&self, now: DateTime<Utc>) -> Vec<SensorStatus> {
-        let names: BTreeSet<&String> = self.config.sensors.keys().chain(self.sensors.keys()).collect();
+        let names: BTreeSet<&String> = self
+            .config
+            .sensors
+            .keys()
+            .chain(self.sensors.keys())
+            .collect();
         names
             .into_iter()
             .map(|name| {
@@ -236,7 +247,9 @@ impl Aggregator {
                     enabled,
                     stale: enabled && now - since > interval * 2,
                     last_run_at: track.and_then(|t| t.last_run_at),
-                    instances: track.map(|t| t.instances.iter().cloned().collect()).unwrap_or_default(),
+                    instances: track
+                        .map(|t| t.instances.iter().cloned().collect())
+                        .unwrap_or_default(),
                     errors: track.map(|t| t.errors.clone()).unwrap_or_default(),
                     shadow: settings.is_some_and(|s| s.shadow) || track.is_some_and(|t| t.shadow),
                 }

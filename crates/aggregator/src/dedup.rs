@@ -98,7 +98,8 @@ impl Deduplicator {
             if claimed.is_some() {
                 return Ok(Verdict::New);
             }
-            let owner: Option<String> = redis::cmd("GET").arg(&redis_key).query_async(redis).await?;
+            let owner: Option<String> =
+                redis::cmd("GET").arg(&redis_key).query_async(redis).await?;
             Ok::<_, redis::RedisError>(match owner {
                 Some(owner) if owner == finding_id => Verdict::Redelivery,
                 Some(_) => Verdict::Duplicate,
@@ -110,7 +111,10 @@ impl Deduplicator {
         match tokio::time::timeout(self.timeout * 3, attempt).await {
             Ok(Ok(verdict)) => verdict,
             Ok(Err(error)) => self.fall_back(format!("redis unreachable: {error}"), local),
-            Err(_) => self.fall_back(format!("redis did not answer within {:?}", self.timeout * 3), local),
+            Err(_) => self.fall_back(
+                format!("redis did not answer within {:?}", self.timeout * 3),
+                local,
+            ),
         }
     }
 
@@ -137,7 +141,8 @@ impl Deduplicator {
                 }
             }
             _ => {
-                self.local.insert(key.to_string(), (finding_id.to_string(), now + ttl));
+                self.local
+                    .insert(key.to_string(), (finding_id.to_string(), now + ttl));
                 Verdict::New
             }
         }
@@ -170,8 +175,18 @@ mod tests {
         let t0 = Utc::now();
         assert_eq!(dedup.check("k", "id1", t0).await, Verdict::New);
         assert_eq!(dedup.check("k", "id1", t0).await, Verdict::Redelivery);
-        assert_eq!(dedup.check("k", "id2", t0 + chrono::Duration::seconds(59)).await, Verdict::Duplicate);
-        assert_eq!(dedup.check("k", "id3", t0 + chrono::Duration::seconds(61)).await, Verdict::New);
+        assert_eq!(
+            dedup
+                .check("k", "id2", t0 + chrono::Duration::seconds(59))
+                .await,
+            Verdict::Duplicate
+        );
+        assert_eq!(
+            dedup
+                .check("k", "id3", t0 + chrono::Duration::seconds(61))
+                .await,
+            Verdict::New
+        );
         assert_eq!(dedup.check("other", "id4", t0).await, Verdict::New);
         let (backend, degraded) = dedup.take_status();
         assert!(!degraded, "no Redis on purpose is not degraded");

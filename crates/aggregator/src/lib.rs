@@ -16,5 +16,6 @@ pub mod service;
 pub use config::{AggregatorConfig, RedisConfig, SensorSettings};
 pub use context::AnomalyContext;
 pub use service::{
-    AggregatorHandle, AggregatorMetrics, AggregatorService, RunningAggregator, serve, spawn_query_responders, start,
+    AggregatorHandle, AggregatorMetrics, AggregatorService, RunningAggregator, serve,
+    spawn_query_responders, start,
 };

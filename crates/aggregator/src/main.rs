@@ -10,7 +10,11 @@ use inspector_aggregator::AggregatorConfig;
 #[command(version, about)]
 struct Args {
     /// Config file (YAML); `INSPECTOR_*` environment variables override fields.
-    #[arg(long, env = "INSPECTOR_CONFIG", default_value = "/etc/inspector/aggregator.yaml")]
+    #[arg(
+        long,
+        env = "INSPECTOR_CONFIG",
+        default_value = "/etc/inspector/aggregator.yaml"
+    )]
     config: PathBuf,
 }
 
@@ -18,8 +22,11 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     inspector_runtime::install_crypto_provider();
     let args = Args::parse();
-    let config: AggregatorConfig =
-        inspector_runtime::load_or_exit("aggregator", Some(&args.config), AggregatorConfig::validate);
+    let config: AggregatorConfig = inspector_runtime::load_or_exit(
+        "aggregator",
+        Some(&args.config),
+        AggregatorConfig::validate,
+    );
     let _telemetry = inspector_runtime::init_telemetry("aggregator", "info");
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     inspector_aggregator::serve(config, listener, inspector_runtime::shutdown_signal()).await?;

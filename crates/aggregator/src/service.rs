@@ -158,7 +158,13 @@ impl AggregatorService {
             None => None,
         };
         let shared = Arc::new(Shared {
-            core: Mutex::new(Aggregator::new(config, bus.subjects().clone(), dedup, instance, Utc::now())),
+            core: Mutex::new(Aggregator::new(
+                config,
+                bus.subjects().clone(),
+                dedup,
+                instance,
+                Utc::now(),
+            )),
             latest: RwLock::new(latest),
             processed: Default::default(),
         });
@@ -211,15 +217,21 @@ impl AggregatorService {
             }
         }
         let report = self.close_window(&mut held).await;
-        tracing::info!(findings = report.findings.len(), "final report closed on shutdown");
+        tracing::info!(
+            findings = report.findings.len(),
+            "final report closed on shutdown"
+        );
     }
 
     async fn take(&self, delivery: Delivery, held: &mut Vec<Delivery>) {
         let handled = {
             let mut core = self.shared.core.lock().await;
-            core.handle(&delivery.subject, &delivery.payload, Utc::now()).await
+            core.handle(&delivery.subject, &delivery.payload, Utc::now())
+                .await
         };
-        self.shared.processed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.shared
+            .processed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match handled {
             Handled::Malformed(_) => {
                 self.metrics.count("malformed");
@@ -234,7 +246,11 @@ impl AggregatorService {
                 self.metrics.count("finding_new");
                 if alert {
                     let subject = self.bus.subjects().alerts();
-                    match self.bus.publish_event(&subject, Bytes::from(finding.to_bytes())).await {
+                    match self
+                        .bus
+                        .publish_event(&subject, Bytes::from(finding.to_bytes()))
+                        .await
+                    {
                         Ok(()) => {
                             self.metrics.count("alert");
                             self.shared.core.lock().await.alert_published();
@@ -256,7 +272,11 @@ impl AggregatorService {
     async fn close_window(&self, held: &mut Vec<Delivery>) -> InspectionReport {
         let report = self.shared.core.lock().await.assemble_report(Utc::now());
         let bytes = Bytes::from(report.to_bytes());
-        if let Err(error) = self.bus.publish_event(&self.bus.subjects().reports(), bytes.clone()).await {
+        if let Err(error) = self
+            .bus
+            .publish_event(&self.bus.subjects().reports(), bytes.clone())
+            .await
+        {
             self.metrics.count("report_error");
             tracing::error!(%error, "report not published on the bus (still served)");
         }
@@ -408,7 +428,8 @@ pub async fn start(
             }
         }
     };
-    let (service, handle) = AggregatorService::new(config, bus.clone(), redis, metrics, instance).await;
+    let (service, handle) =
+        AggregatorService::new(config, bus.clone(), redis, metrics, instance).await;
     let responders = bus.nats_client().map(|client| {
         spawn_query_responders(
             client.clone(),
@@ -443,10 +464,21 @@ pub async fn serve(
     let router = ops_router(ops.clone()).merge(api_router(api.clone()));
     let server = tokio::spawn(serve_http(listener, router, shutdown.clone()));
 
-    let Some(bus) = Bus::connect_with_retry(&config.nats, &format!("aggregator/{instance}"), &shutdown).await else {
+    let Some(bus) =
+        Bus::connect_with_retry(&config.nats, &format!("aggregator/{instance}"), &shutdown).await
+    else {
         return Ok(server.await.unwrap_or(Ok(()))?);
     };
-    let Some(running) = start(config, bus, Some(redis), metrics, instance, shutdown.clone()).await else {
+    let Some(running) = start(
+        config,
+        bus,
+        Some(redis),
+        metrics,
+        instance,
+        shutdown.clone(),
+    )
+    .await
+    else {
         return Ok(server.await.unwrap_or(Ok(()))?);
     };
     let _ = api.set(running.handle.shared().clone());

@@ -25,10 +25,15 @@ async fn rising_metric_is_reported_once_and_served() {
     // → 2 h to breach) and a flat series that must not be reported.
     let t = Utc::now().timestamp() / 60 * 60 - 300;
     let series = |per_minute: f64, start: f64| -> Vec<(i64, f64)> {
-        (0..=120).map(|i| (t - 7200 + i * 60, start + per_minute * i as f64)).collect()
+        (0..=120)
+            .map(|i| (t - 7200 + i * 60, start + per_minute * i as f64))
+            .collect()
     };
     let text = OpenMetrics::new()
-        .gauge("disk_used", &[(&[("mount", "/data")], series(10.0 / 60.0, 50.0))])
+        .gauge(
+            "disk_used",
+            &[(&[("mount", "/data")], series(10.0 / 60.0, 50.0))],
+        )
         .gauge("queue_depth", &[(&[("queue", "jobs")], series(0.0, 12.0))])
         .finish();
     let prometheus = PrometheusServer::start_with_openmetrics(&text);
@@ -47,7 +52,8 @@ async fn rising_metric_is_reported_once_and_served() {
     );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), yaml).unwrap();
-    let config: TrendPredictorConfig = inspector_runtime::load_config(Some(file.path()), []).unwrap();
+    let config: TrendPredictorConfig =
+        inspector_runtime::load_config(Some(file.path()), []).unwrap();
     config.validate().unwrap();
     let source = PrometheusClient::new(config.prometheus.clone()).unwrap();
     let predictor = TrendPredictor::new(
@@ -65,7 +71,9 @@ async fn rising_metric_is_reported_once_and_served() {
     aggregator.wait_processed(2).await;
     aggregator.report_now().await;
 
-    let report = request_report(&client, &env.prefix).await.expect("a report");
+    let report = request_report(&client, &env.prefix)
+        .await
+        .expect("a report");
     assert_eq!(report.findings.len(), 1, "{report:#?}");
     let finding = &report.findings[0];
     assert_eq!(finding.kind, FindingKind::TrendBreach);
@@ -79,7 +87,11 @@ async fn rising_metric_is_reported_once_and_served() {
     assert_eq!(report.dedup_backend, "redis");
     assert!(!report.dedup_degraded);
     assert_eq!(report.alerts_published, 1);
-    let trend = report.sensors.iter().find(|s| s.sensor == "trend-predictor").unwrap();
+    let trend = report
+        .sensors
+        .iter()
+        .find(|s| s.sensor == "trend-predictor")
+        .unwrap();
     assert!(!trend.stale);
     assert_eq!(trend.instances, ["trend-0"]);
     assert!(trend.errors.is_empty());
@@ -89,7 +101,9 @@ async fn rising_metric_is_reported_once_and_served() {
     assert_eq!(outcome.findings.len(), 1);
     aggregator.wait_processed(4).await;
     aggregator.report_now().await;
-    let report = request_report(&client, &env.prefix).await.expect("a report");
+    let report = request_report(&client, &env.prefix)
+        .await
+        .expect("a report");
     assert!(report.findings.is_empty(), "{report:#?}");
     assert_eq!(report.duplicates_suppressed, 1);
     assert_eq!(report.alerts_published, 0);

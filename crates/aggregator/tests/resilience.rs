@@ -23,19 +23,25 @@ async fn restart_loses_nothing_published_while_down() {
     let bus = env.bus().await;
     let first = Aggregator::start(env.config(), "agg-a").await;
     for i in 0..3 {
-        bus.publish_finding(&finding("before", &[("i", &i.to_string())])).await.unwrap();
+        bus.publish_finding(&finding("before", &[("i", &i.to_string())]))
+            .await
+            .unwrap();
     }
     first.wait_processed(3).await;
     // A graceful stop closes a last report (stored in Redis) and acks it.
     first.stop().await;
 
     for i in 0..4 {
-        bus.publish_finding(&finding("while_down", &[("i", &i.to_string())])).await.unwrap();
+        bus.publish_finding(&finding("while_down", &[("i", &i.to_string())]))
+            .await
+            .unwrap();
     }
     let second = Aggregator::start(env.config(), "agg-b").await;
     // The restarted aggregator serves the report its predecessor closed...
     let client = env.nats_client().await;
-    let previous = request_report(&client, &env.prefix).await.expect("report restored from Redis");
+    let previous = request_report(&client, &env.prefix)
+        .await
+        .expect("report restored from Redis");
     assert_eq!(previous.findings.len(), 3, "{previous:#?}");
     assert_eq!(previous.aggregator_instance, "agg-a");
     // ...and receives exactly what was published while it was down.
@@ -43,7 +49,9 @@ async fn restart_loses_nothing_published_while_down() {
     let report = second.report_now().await;
     assert_eq!(
         keys(&report),
-        (0..4).map(|i| format!("while_down{{i=\"{i}\"}}")).collect::<Vec<_>>()
+        (0..4)
+            .map(|i| format!("while_down{{i=\"{i}\"}}"))
+            .collect::<Vec<_>>()
     );
     second.stop().await;
 }
@@ -57,7 +65,9 @@ async fn crash_before_report_redelivers_every_finding() {
     let bus = env.bus().await;
     let crashing = Aggregator::start(config.clone(), "agg-a").await;
     for i in 0..5 {
-        bus.publish_finding(&finding("held", &[("i", &i.to_string())])).await.unwrap();
+        bus.publish_finding(&finding("held", &[("i", &i.to_string())]))
+            .await
+            .unwrap();
     }
     crashing.wait_processed(5).await;
     crashing.crash().await; // no report, no acknowledgement
@@ -77,28 +87,44 @@ async fn redis_going_away_falls_back_and_says_so() {
     let mut env = Env::start();
     let bus = env.bus().await;
     let aggregator = Aggregator::start(env.config(), "agg").await;
-    bus.publish_finding(&finding("with_redis", &[])).await.unwrap();
+    bus.publish_finding(&finding("with_redis", &[]))
+        .await
+        .unwrap();
     aggregator.wait_processed(1).await;
     let report = aggregator.report_now().await;
     assert_eq!(report.dedup_backend, "redis");
     assert!(!report.dedup_degraded);
 
     env.redis.stop();
-    bus.publish_finding(&finding("without_redis", &[])).await.unwrap();
+    bus.publish_finding(&finding("without_redis", &[]))
+        .await
+        .unwrap();
     // Same key again: the in-process fallback still suppresses it.
-    bus.publish_finding(&finding("without_redis", &[("x", "1")])).await.unwrap();
+    bus.publish_finding(&finding("without_redis", &[("x", "1")]))
+        .await
+        .unwrap();
     let mut again = finding("without_redis", &[]);
     again.detected_at += chrono::Duration::seconds(1);
-    bus.publish_finding(&again.with_computed_id()).await.unwrap();
+    bus.publish_finding(&again.with_computed_id())
+        .await
+        .unwrap();
     // And the key claimed in Redis before it went away is known locally.
     let mut earlier = finding("with_redis", &[]);
     earlier.detected_at += chrono::Duration::seconds(1);
-    bus.publish_finding(&earlier.with_computed_id()).await.unwrap();
+    bus.publish_finding(&earlier.with_computed_id())
+        .await
+        .unwrap();
     aggregator.wait_processed(5).await;
 
     let report = aggregator.report_now().await;
     assert!(report.dedup_degraded, "{report:#?}");
-    assert!(report.dedup_backend.starts_with("in-process fallback (redis"), "{}", report.dedup_backend);
+    assert!(
+        report
+            .dedup_backend
+            .starts_with("in-process fallback (redis"),
+        "{}",
+        report.dedup_backend
+    );
     assert_eq!(keys(&report), ["without_redis", "without_redis{x=\"1\"}"]);
     assert_eq!(report.duplicates_suppressed, 2);
     aggregator.stop().await;
@@ -110,9 +136,15 @@ async fn garbage_is_counted_and_skipped() {
     let bus = env.bus().await;
     let aggregator = Aggregator::start(env.config(), "agg").await;
     for (subject, payload) in [
-        (format!("{}.findings.trend", env.prefix), b"\xde\xad\xbe\xef garbage".to_vec()),
+        (
+            format!("{}.findings.trend", env.prefix),
+            b"\xde\xad\xbe\xef garbage".to_vec(),
+        ),
         (format!("{}.findings.logs", env.prefix), Vec::new()),
-        (format!("{}.runs.trend-predictor", env.prefix), b"{\"json\": true}".to_vec()),
+        (
+            format!("{}.runs.trend-predictor", env.prefix),
+            b"{\"json\": true}".to_vec(),
+        ),
     ] {
         bus.publish_durable(Envelope {
             subject,
@@ -141,7 +173,9 @@ async fn shadow_mode_records_but_raises_no_alert() {
     let mut config = env.config();
     config.shadow = true;
     let aggregator = Aggregator::start(config, "agg").await;
-    bus.publish_finding(&finding("global_shadow", &[])).await.unwrap();
+    bus.publish_finding(&finding("global_shadow", &[]))
+        .await
+        .unwrap();
     aggregator.wait_processed(1).await;
     let report = aggregator.report_now().await;
     assert!(report.shadow);
@@ -161,10 +195,14 @@ async fn shadow_mode_records_but_raises_no_alert() {
     let aggregator = Aggregator::start(config, "agg").await;
     let mut from_shadow_sensor = finding("sensor_shadow", &[]);
     from_shadow_sensor.sensor = "baseline-detector".into();
-    bus.publish_finding(&from_shadow_sensor.with_computed_id()).await.unwrap();
+    bus.publish_finding(&from_shadow_sensor.with_computed_id())
+        .await
+        .unwrap();
     let mut shadow_flagged = finding("finding_shadow", &[]);
     shadow_flagged.shadow = true;
-    bus.publish_finding(&shadow_flagged.with_computed_id()).await.unwrap();
+    bus.publish_finding(&shadow_flagged.with_computed_id())
+        .await
+        .unwrap();
     bus.publish_finding(&finding("live", &[])).await.unwrap();
     aggregator.wait_processed(3).await;
     let report = aggregator.report_now().await;
@@ -172,7 +210,11 @@ async fn shadow_mode_records_but_raises_no_alert() {
     assert_eq!(keys(&report), ["finding_shadow", "live", "sensor_shadow"]);
     assert_eq!(report.alerts_published, 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(alerts.load(Ordering::SeqCst), 1, "only the live finding alerts");
+    assert_eq!(
+        alerts.load(Ordering::SeqCst),
+        1,
+        "only the live finding alerts"
+    );
     aggregator.stop().await;
 }
 
@@ -216,8 +258,18 @@ async fn silent_sensors_go_stale_and_run_errors_are_reported() {
     aggregator.wait_processed(1).await;
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let report = aggregator.report_now().await;
-    let status = |name: &str| report.sensors.iter().find(|s| s.sensor == name).unwrap().clone();
-    assert!(status("trend-predictor").stale, "never reported within two intervals");
+    let status = |name: &str| {
+        report
+            .sensors
+            .iter()
+            .find(|s| s.sensor == name)
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        status("trend-predictor").stale,
+        "never reported within two intervals"
+    );
     assert!(!status("log-pattern").stale, "switched off: never stale");
     assert!(!status("log-pattern").enabled);
     let baseline = status("baseline-detector");

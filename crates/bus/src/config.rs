@@ -115,7 +115,13 @@ impl NatsConfig {
             let base: String = self
                 .subject_prefix
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
             format!("{base}_EVENTS")
         })
@@ -161,7 +167,13 @@ mod tests {
 
     #[test]
     fn stream_name_from_prefix() {
-        assert_eq!(NatsConfig::new("x", "inspector").stream_name(), "INSPECTOR_EVENTS");
-        assert_eq!(NatsConfig::new("x", "t_1a.b").stream_name(), "T_1A_B_EVENTS");
+        assert_eq!(
+            NatsConfig::new("x", "inspector").stream_name(),
+            "INSPECTOR_EVENTS"
+        );
+        assert_eq!(
+            NatsConfig::new("x", "t_1a.b").stream_name(),
+            "T_1A_B_EVENTS"
+        );
     }
 }

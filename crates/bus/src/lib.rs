@@ -55,6 +55,8 @@ pub struct Envelope {
     pub msg_id: Option<String>,
 }
 
+// One per process, behind an Arc: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 enum Transport {
     Nats {
         client: async_nats::Client,
@@ -99,12 +101,15 @@ impl Bus {
     /// Connects to NATS and makes sure the durable stream exists.
     /// `client_name` shows in the server's connection list.
     pub async fn connect(config: &NatsConfig, client_name: &str) -> Result<Bus, BusError> {
-        let client = config.connect_options(client_name).await?.connect(&config.url).await.map_err(
-            |e| BusError::Connect {
+        let client = config
+            .connect_options(client_name)
+            .await?
+            .connect(&config.url)
+            .await
+            .map_err(|e| BusError::Connect {
                 url: config.url.clone(),
                 message: e.to_string(),
-            },
-        )?;
+            })?;
         let jetstream = jetstream::new(client.clone());
         let subjects = Subjects::new(&config.subject_prefix);
         let stream = config.stream_name();
@@ -271,7 +276,11 @@ impl Bus {
                     headers.insert("Nats-Msg-Id", id.as_str());
                 }
                 let ack = jetstream
-                    .publish_with_headers(envelope.subject.clone(), headers, envelope.payload.clone())
+                    .publish_with_headers(
+                        envelope.subject.clone(),
+                        headers,
+                        envelope.payload.clone(),
+                    )
                     .await
                     .map_err(|e| failed(e.to_string()))?;
                 ack.await.map_err(|e| failed(e.to_string()))?;
@@ -359,10 +368,7 @@ impl Bus {
                     .messages()
                     .await
                     .map_err(|e| setup("consumer messages", e.to_string()))?;
-                Ok(Inbox::Nats {
-                    consumer,
-                    messages: Box::new(messages),
-                })
+                Ok(Inbox::Nats(Box::new(NatsInbox { consumer, messages })))
             }
             Transport::Local { durable_rx, .. } => {
                 let receiver = durable_rx
@@ -378,17 +384,21 @@ impl Bus {
 
 /// The aggregator's intake of findings and run summaries.
 pub enum Inbox {
-    Nats {
-        consumer: jetstream::consumer::PullConsumer,
-        messages: Box<pull::Stream>,
-    },
+    Nats(Box<NatsInbox>),
     Local(mpsc::UnboundedReceiver<Envelope>),
+}
+
+/// A durable JetStream pull consumer and its message stream.
+#[allow(missing_debug_implementations)] // the stream has no Debug; Inbox's says enough
+pub struct NatsInbox {
+    consumer: jetstream::consumer::PullConsumer,
+    messages: pull::Stream,
 }
 
 impl std::fmt::Debug for Inbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Inbox::Nats { .. } => "Inbox::Nats",
+            Inbox::Nats(_) => "Inbox::Nats",
             Inbox::Local(_) => "Inbox::Local",
         })
     }
@@ -407,8 +417,8 @@ impl Inbox {
                     message: None,
                 })
             }),
-            Inbox::Nats { consumer, messages } => loop {
-                match messages.next().await {
+            Inbox::Nats(inbox) => loop {
+                match inbox.messages.next().await {
                     Some(Ok(message)) => {
                         return Some(Ok(Delivery {
                             subject: message.subject.to_string(),
@@ -417,8 +427,8 @@ impl Inbox {
                         }));
                     }
                     Some(Err(e)) => return Some(Err(BusError::Consume(e.to_string()))),
-                    None => match consumer.messages().await {
-                        Ok(fresh) => *messages = Box::new(fresh),
+                    None => match inbox.consumer.messages().await {
+                        Ok(fresh) => inbox.messages = fresh,
                         Err(e) => return Some(Err(BusError::Consume(e.to_string()))),
                     },
                 }
@@ -439,7 +449,10 @@ impl Delivery {
     /// Done with it: JetStream will not deliver it again.
     pub async fn ack(self) -> Result<(), BusError> {
         if let Some(message) = self.message {
-            message.ack().await.map_err(|e| BusError::Consume(format!("ack: {e}")))?;
+            message
+                .ack()
+                .await
+                .map_err(|e| BusError::Consume(format!("ack: {e}")))?;
         }
         Ok(())
     }

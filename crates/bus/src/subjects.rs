@@ -85,7 +85,10 @@ mod tests {
     #[test]
     fn names() {
         let s = Subjects::new("inspector.");
-        assert_eq!(s.findings(FindingKind::TrendBreach), "inspector.findings.trend");
+        assert_eq!(
+            s.findings(FindingKind::TrendBreach),
+            "inspector.findings.trend"
+        );
         assert_eq!(s.runs("trend-predictor"), "inspector.runs.trend-predictor");
         assert!(s.is_finding("inspector.findings.logs"));
         assert!(!s.is_finding("inspector.runs.x"));

@@ -58,7 +58,10 @@ async fn republished_finding_is_stored_once() {
     let second = finding("b");
     bus.publish_finding(&second).await.unwrap();
 
-    let mut inbox = bus.inbox("agg", Duration::from_secs(30), 1000).await.unwrap();
+    let mut inbox = bus
+        .inbox("agg", Duration::from_secs(30), 1000)
+        .await
+        .unwrap();
     assert_eq!(next_finding(&mut inbox).await.key, "a");
     assert_eq!(next_finding(&mut inbox).await.key, "b");
     let nothing = tokio::time::timeout(Duration::from_millis(500), inbox.next()).await;
@@ -71,12 +74,19 @@ async fn publishes_while_nats_is_down_are_kept_and_sent_later() {
     let mut config = NatsConfig::new(nats.url(), unique_name("bus"));
     config.connect_timeout = Duration::from_secs(2);
     let bus = Bus::connect(&config, "test").await.unwrap();
-    let mut inbox = bus.inbox("agg", Duration::from_secs(30), 1000).await.unwrap();
+    let mut inbox = bus
+        .inbox("agg", Duration::from_secs(30), 1000)
+        .await
+        .unwrap();
 
     nats.stop();
     let during_outage = finding("during-outage");
-    let result = tokio::time::timeout(Duration::from_secs(30), bus.publish_finding(&during_outage)).await;
-    assert!(matches!(result, Ok(Err(_))), "publish must fail while NATS is down: {result:?}");
+    let result =
+        tokio::time::timeout(Duration::from_secs(30), bus.publish_finding(&during_outage)).await;
+    assert!(
+        matches!(result, Ok(Err(_))),
+        "publish must fail while NATS is down: {result:?}"
+    );
     assert_eq!(bus.pending().await, 1);
 
     nats.restart();
@@ -98,11 +108,18 @@ async fn publishes_while_nats_is_down_are_kept_and_sent_later() {
 #[tokio::test]
 async fn in_process_bus_carries_the_same_bytes() {
     let bus = Bus::in_process("demo");
-    let mut inbox = bus.inbox("agg", Duration::from_secs(1), 1000).await.unwrap();
+    let mut inbox = bus
+        .inbox("agg", Duration::from_secs(1), 1000)
+        .await
+        .unwrap();
     let sent = finding("local");
     bus.publish_finding(&sent).await.unwrap();
     let delivery = inbox.next().await.unwrap().unwrap();
     assert_eq!(delivery.subject, "demo.findings.trend");
     assert_eq!(Finding::from_bytes(&delivery.payload).unwrap(), sent);
-    assert!(bus.inbox("again", Duration::from_secs(1), 1000).await.is_err());
+    assert!(
+        bus.inbox("again", Duration::from_secs(1), 1000)
+            .await
+            .is_err()
+    );
 }

@@ -14,7 +14,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Namespace for deterministic finding ids (UUID v5).
-const FINDING_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_2a4e_93b1_4d2e_8a57_0c5e_1b7d_94a3);
+const FINDING_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6f1c_2a4e_93b1_4d2e_8a57_0c5e_1b7d_94a3);
 
 /// What kind of thing a sensor noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -285,10 +286,18 @@ mod tests {
     fn dedup_key_is_independent_of_label_insertion_order_and_time() {
         let a = sample_finding();
         let mut b = a.clone();
-        b.labels = a.labels.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+        b.labels = a
+            .labels
+            .iter()
+            .rev()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         b.detected_at = a.detected_at + chrono::Duration::minutes(5);
         assert_eq!(a.dedup_key(), b.dedup_key());
-        assert_eq!(a.dedup_key(), "trend_breach|disk_used_percent|instance=node-1|mountpoint=/");
+        assert_eq!(
+            a.dedup_key(),
+            "trend_breach|disk_used_percent|instance=node-1|mountpoint=/"
+        );
         // ...but the id differs, because it is a different observation.
         assert_ne!(a.compute_id(), b.with_computed_id().id);
     }

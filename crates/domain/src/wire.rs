@@ -78,7 +78,11 @@ fn kind_from_wire(value: i32, message: &'static str) -> Result<FindingKind, Wire
         Ok(pb::FindingKind::DynamicAnomaly) => Ok(FindingKind::DynamicAnomaly),
         Ok(pb::FindingKind::LogPattern) => Ok(FindingKind::LogPattern),
         Ok(pb::FindingKind::TrendBreach) => Ok(FindingKind::TrendBreach),
-        _ => Err(invalid(message, "kind", format!("unknown finding kind {value}"))),
+        _ => Err(invalid(
+            message,
+            "kind",
+            format!("unknown finding kind {value}"),
+        )),
     }
 }
 
@@ -97,7 +101,11 @@ fn severity_from_wire(value: i32) -> Result<Severity, WireError> {
         Ok(pb::Severity::Info) => Ok(Severity::Info),
         Ok(pb::Severity::Warning) => Ok(Severity::Warning),
         Ok(pb::Severity::Critical) => Ok(Severity::Critical),
-        _ => Err(invalid("Finding", "severity", format!("unknown severity {value}"))),
+        _ => Err(invalid(
+            "Finding",
+            "severity",
+            format!("unknown severity {value}"),
+        )),
     }
 }
 
@@ -129,7 +137,11 @@ impl From<&Finding> for pb::Finding {
             id: f.id.clone(),
             kind: pb::FindingKind::from(f.kind) as i32,
             key: f.key.clone(),
-            labels: f.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: f
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             severity: pb::Severity::from(f.severity) as i32,
             description: f.description.clone(),
             current_value: f.current_value,
@@ -402,7 +414,10 @@ mod tests {
             alerts_published: 0,
             aggregator_instance: "agg-0".into(),
         };
-        assert_eq!(InspectionReport::from_bytes(&report.to_bytes()).unwrap(), report);
+        assert_eq!(
+            InspectionReport::from_bytes(&report.to_bytes()).unwrap(),
+            report
+        );
     }
 
     #[test]

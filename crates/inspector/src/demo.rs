@@ -31,7 +31,10 @@ pub struct DemoOptions {
 }
 
 /// Runs the demo; returns the first report.
-pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::Result<InspectionReport> {
+pub async fn run(
+    options: DemoOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<InspectionReport> {
     let bus = Bus::in_process("demo");
     let mut registry = Registry::default();
     let aggregator_metrics = AggregatorMetrics::register(&mut registry);
@@ -39,7 +42,9 @@ pub async fn run(options: DemoOptions, shutdown: CancellationToken) -> anyhow::R
 
     let aggregator_config = AggregatorConfig {
         report_interval: options.interval,
-        sensors: [("trend-predictor".to_string(), Default::default())].into_iter().collect(),
+        sensors: [("trend-predictor".to_string(), Default::default())]
+            .into_iter()
+            .collect(),
         ..AggregatorConfig::default()
     };
     let running = inspector_aggregator::start(

@@ -70,16 +70,30 @@ async fn main() -> anyhow::Result<()> {
     inspector_runtime::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { listen, once, interval } => {
+        Command::Demo {
+            listen,
+            once,
+            interval,
+        } => {
             let _telemetry = inspector_runtime::init_telemetry("inspector-demo", "warn");
             let shutdown = inspector_runtime::shutdown_signal();
-            demo::run(demo::DemoOptions { listen, once, interval }, shutdown).await?;
+            demo::run(
+                demo::DemoOptions {
+                    listen,
+                    once,
+                    interval,
+                },
+                shutdown,
+            )
+            .await?;
         }
-        Command::Report { nats, json } => match query::latest_report(&nats.nats_url, &nats.prefix).await? {
-            Some(report) if json => println!("{}", serde_json::to_string_pretty(&report)?),
-            Some(report) => println!("{}", render::render_report(&report)),
-            None => println!("No inspection report has been assembled yet."),
-        },
+        Command::Report { nats, json } => {
+            match query::latest_report(&nats.nats_url, &nats.prefix).await? {
+                Some(report) if json => println!("{}", serde_json::to_string_pretty(&report)?),
+                Some(report) => println!("{}", render::render_report(&report)),
+                None => println!("No inspection report has been assembled yet."),
+            }
+        }
         Command::Context { nats } => {
             let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;
             println!("{}", serde_json::to_string_pretty(&context)?);

@@ -13,9 +13,17 @@ pub fn render_report(report: &InspectionReport) -> String {
         "Inspection report {} → {}{}",
         report.window_start.format("%Y-%m-%d %H:%M:%S"),
         report.window_end.format("%H:%M:%S UTC"),
-        if report.shadow { "  [SHADOW MODE: no alerts raised]" } else { "" }
+        if report.shadow {
+            "  [SHADOW MODE: no alerts raised]"
+        } else {
+            ""
+        }
     );
-    let counts: Vec<String> = report.counts.iter().map(|(kind, n)| format!("{kind}: {n}")).collect();
+    let counts: Vec<String> = report
+        .counts
+        .iter()
+        .map(|(kind, n)| format!("{kind}: {n}"))
+        .collect();
     let _ = writeln!(
         out,
         "  findings: {} ({})   duplicates suppressed: {}   alerts: {}   malformed: {}",
@@ -29,12 +37,16 @@ pub fn render_report(report: &InspectionReport) -> String {
         out,
         "  dedup: {}{}",
         report.dedup_backend,
-        if report.dedup_degraded { "  (degraded)" } else { "" }
+        if report.dedup_degraded {
+            "  (degraded)"
+        } else {
+            ""
+        }
     );
     let mut findings: Vec<&Finding> = report.findings.iter().collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.key.cmp(&b.key)));
     if !findings.is_empty() {
-        let _ = writeln!(out, "\n  {:<9} {:<13} {}", "SEVERITY", "KIND", "WHAT");
+        let _ = writeln!(out, "\n  {:<9} {:<13} WHAT", "SEVERITY", "KIND");
     }
     for finding in findings {
         let _ = writeln!(

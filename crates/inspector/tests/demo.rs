@@ -25,35 +25,62 @@ fn demo_once_prints_the_scenarios_findings() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
-    assert!(stdout.contains("findings: 3 (dynamic_anomaly: 0, log_pattern: 0, trend_breach: 3)"), "{stdout}");
-    assert!(stdout.contains("CRITICAL  trend_breach  email_queue_depth{queue=\"outbound-email\"}"), "{stdout}");
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("findings: 3 (dynamic_anomaly: 0, log_pattern: 0, trend_breach: 3)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("CRITICAL  trend_breach  email_queue_depth{queue=\"outbound-email\"}"),
+        "{stdout}"
+    );
     assert!(stdout.contains("goes above 90 in 2.0 h"), "{stdout}");
     assert!(stdout.contains("goes below 10 in 1.5 h"), "{stdout}");
     // The flat latency series and the flat root filesystem are not findings.
-    assert!(!stdout.contains("checkout_p99_latency_seconds{"), "{stdout}");
+    assert!(
+        !stdout.contains("checkout_p99_latency_seconds{"),
+        "{stdout}"
+    );
     assert!(!stdout.contains("mount=\"/\""), "{stdout}");
 }
 
 #[test]
 fn demo_serves_the_api_until_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     inspector_runtime::install_crypto_provider();
     let mut child = KillOnDrop(
         inspector()
-            .args(["demo", "--listen", &format!("127.0.0.1:{port}"), "--interval", "1s"])
+            .args([
+                "demo",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--interval",
+                "1s",
+            ])
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap(),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let url = format!("http://127.0.0.1:{port}/v1/report/latest");
     let deadline = Instant::now() + Duration::from_secs(30);
     let report: serde_json::Value = loop {
         assert!(Instant::now() < deadline, "demo never served a report");
-        let attempt = runtime.block_on(async { reqwest::get(&url).await?.error_for_status()?.json().await });
+        let attempt =
+            runtime.block_on(async { reqwest::get(&url).await?.error_for_status()?.json().await });
         match attempt {
             Ok(report) => break report,
             Err(_) => std::thread::sleep(Duration::from_millis(100)),
@@ -62,12 +89,22 @@ fn demo_serves_the_api_until_sigterm() {
     assert!(report["counts"]["trend_breach"].is_number(), "{report}");
     let context: serde_json::Value = runtime
         .block_on(async {
-            reqwest::get(format!("http://127.0.0.1:{port}/v1/anomaly-context")).await?.json().await
+            reqwest::get(format!("http://127.0.0.1:{port}/v1/anomaly-context"))
+                .await?
+                .json()
+                .await
         })
         .unwrap();
-    assert_eq!(context["findings"].as_array().unwrap().len(), 3, "{context}");
+    assert_eq!(
+        context["findings"].as_array().unwrap().len(),
+        3,
+        "{context}"
+    );
 
-    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let status = loop {

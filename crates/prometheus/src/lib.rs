@@ -145,9 +145,9 @@ fn parse_sample((t, v): &(f64, String)) -> Result<Sample, PrometheusError> {
         "NaN" => f64::NAN,
         "+Inf" | "Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
-        other => other
-            .parse()
-            .map_err(|_| PrometheusError::Decode(format!("sample value {other:?} is not a number")))?,
+        other => other.parse().map_err(|_| {
+            PrometheusError::Decode(format!("sample value {other:?} is not a number"))
+        })?,
     };
     Ok(Sample {
         t_ms: (t * 1000.0).round() as i64,
@@ -225,7 +225,9 @@ impl PrometheusClient {
     ) -> Result<Vec<Series>, PrometheusError> {
         let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
         if step_ms <= 0 {
-            return Err(PrometheusError::Config("range query step must be positive".into()));
+            return Err(PrometheusError::Config(
+                "range query step must be positive".into(),
+            ));
         }
         if end < start {
             return Err(PrometheusError::Config(format!(
@@ -245,7 +247,10 @@ impl PrometheusClient {
                 ("timeout", format!("{}ms", self.config.timeout.as_millis())),
             ];
             for series in self.get("query_range", &params).await? {
-                merged.entry(series.labels).or_default().extend(series.samples);
+                merged
+                    .entry(series.labels)
+                    .or_default()
+                    .extend(series.samples);
             }
             if chunk_end >= end {
                 break;
@@ -262,7 +267,11 @@ impl PrometheusClient {
             .collect())
     }
 
-    async fn get(&self, endpoint: &str, params: &[(&str, String)]) -> Result<Vec<Series>, PrometheusError> {
+    async fn get(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Series>, PrometheusError> {
         let url = format!("{}/api/v1/{endpoint}", self.base);
         let mut request = self.http.post(&url).form(params);
         if let Some(token) = &self.config.bearer_token {
@@ -272,7 +281,10 @@ impl PrometheusClient {
         }
         let response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status();
-        let body = response.bytes().await.map_err(|e| self.transport_error(e))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e))?;
         // Prometheus answers 400/422/503 with a JSON error body: prefer its message.
         let parsed: Result<ApiResponse, _> = serde_json::from_slice(&body);
         match parsed {
@@ -286,7 +298,10 @@ impl PrometheusClient {
                 body: String::from_utf8_lossy(&body).chars().take(300).collect(),
             }),
             Ok(_) => Err(PrometheusError::Decode("success without data".into())),
-            Err(e) => Err(PrometheusError::Decode(format!("{e} in {} bytes", body.len()))),
+            Err(e) => Err(PrometheusError::Decode(format!(
+                "{e} in {} bytes",
+                body.len()
+            ))),
         }
     }
 
@@ -305,7 +320,11 @@ impl PrometheusClient {
                 .map(|entry| {
                     Ok(Series {
                         labels: entry.metric,
-                        samples: entry.values.iter().map(parse_sample).collect::<Result<_, _>>()?,
+                        samples: entry
+                            .values
+                            .iter()
+                            .map(parse_sample)
+                            .collect::<Result<_, _>>()?,
                     })
                 })
                 .collect(),
@@ -337,9 +356,21 @@ mod tests {
     #[test]
     fn non_finite_values_parse() {
         assert!(parse_sample(&(1.0, "NaN".into())).unwrap().value.is_nan());
-        assert_eq!(parse_sample(&(1.0, "+Inf".into())).unwrap().value, f64::INFINITY);
-        assert_eq!(parse_sample(&(1.0, "-Inf".into())).unwrap().value, f64::NEG_INFINITY);
-        assert_eq!(parse_sample(&(1.5, "2.5".into())).unwrap(), Sample { t_ms: 1500, value: 2.5 });
+        assert_eq!(
+            parse_sample(&(1.0, "+Inf".into())).unwrap().value,
+            f64::INFINITY
+        );
+        assert_eq!(
+            parse_sample(&(1.0, "-Inf".into())).unwrap().value,
+            f64::NEG_INFINITY
+        );
+        assert_eq!(
+            parse_sample(&(1.5, "2.5".into())).unwrap(),
+            Sample {
+                t_ms: 1500,
+                value: 2.5
+            }
+        );
         assert!(parse_sample(&(1.0, "abc".into())).is_err());
     }
 
@@ -357,6 +388,12 @@ mod tests {
         let series = PrometheusClient::series_from(api).unwrap();
         assert_eq!(series.len(), 1);
         assert_eq!(series[0].labels["job"], "a");
-        assert_eq!(series[0].samples[1], Sample { t_ms: 20_500, value: 0.0 });
+        assert_eq!(
+            series[0].samples[1],
+            Sample {
+                t_ms: 20_500,
+                value: 0.0
+            }
+        );
     }
 }

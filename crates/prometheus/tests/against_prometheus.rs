@@ -9,12 +9,17 @@ use inspector_test_harness::{OpenMetrics, PrometheusServer};
 /// Two series of `ramp`, one sample a minute for two hours ending `end`.
 fn backfilled(end: i64) -> PrometheusServer {
     let samples = |offset: f64| -> Vec<(i64, f64)> {
-        (0..=120).map(|i| (end - 7200 + i * 60, offset + i as f64)).collect()
+        (0..=120)
+            .map(|i| (end - 7200 + i * 60, offset + i as f64))
+            .collect()
     };
     let text = OpenMetrics::new()
         .gauge(
             "ramp",
-            &[(&[("host", "a")], samples(0.0)), (&[("host", "b")], samples(1000.0))],
+            &[
+                (&[("host", "a")], samples(0.0)),
+                (&[("host", "b")], samples(1000.0)),
+            ],
         )
         .finish();
     PrometheusServer::start_with_openmetrics(&text)
@@ -66,7 +71,10 @@ async fn errors_are_precise() {
 
     let err = client.query("sum(ramp", at(end)).await.unwrap_err();
     match &err {
-        PrometheusError::Query { error_type, message } => {
+        PrometheusError::Query {
+            error_type,
+            message,
+        } => {
             assert_eq!(error_type, "bad_data");
             assert!(message.contains("parse error"), "{message}");
         }
@@ -86,8 +94,13 @@ async fn errors_are_precise() {
 async fn unreachable_and_silent_servers() {
     install_crypto();
     // Nothing listens on a port we just freed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let client = PrometheusClient::new(PrometheusConfig::new(format!("http://127.0.0.1:{port}"))).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client =
+        PrometheusClient::new(PrometheusConfig::new(format!("http://127.0.0.1:{port}"))).unwrap();
     let err = client.query("up", Utc::now()).await.unwrap_err();
     assert!(matches!(err, PrometheusError::Transport(_)), "{err:?}");
 
@@ -95,7 +108,11 @@ async fn unreachable_and_silent_servers() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut config = PrometheusConfig::new(format!("http://{}", silent.local_addr().unwrap()));
     config.timeout = Duration::from_millis(300);
-    let err = PrometheusClient::new(config).unwrap().query("up", Utc::now()).await.unwrap_err();
+    let err = PrometheusClient::new(config)
+        .unwrap()
+        .query("up", Utc::now())
+        .await
+        .unwrap_err();
     assert!(matches!(err, PrometheusError::Timeout(_)), "{err:?}");
     assert!(err.to_string().contains("300ms"), "{err}");
 }

@@ -51,7 +51,10 @@ pub fn load_config<T: DeserializeOwned>(
             })?;
             (parse_yaml(path, &text)?, path.display().to_string())
         }
-        None => (serde_json::Value::Object(Default::default()), "defaults".into()),
+        None => (
+            serde_json::Value::Object(Default::default()),
+            "defaults".into(),
+        ),
     };
     let overrides: Vec<(String, String)> = env
         .into_iter()
@@ -70,10 +73,12 @@ pub fn load_config<T: DeserializeOwned>(
         let path = key[ENV_PREFIX.len()..].to_lowercase().replace("__", ".");
         figment = figment.merge(Serialized::global(&path, parse_env_value(&value)));
     }
-    figment.extract::<T>().map_err(|error| ConfigError::Invalid {
-        origin,
-        message: describe(error),
-    })
+    figment
+        .extract::<T>()
+        .map_err(|error| ConfigError::Invalid {
+            origin,
+            message: describe(error),
+        })
 }
 
 /// Loads `T` from YAML text alone (no environment), e.g. a built-in config.
@@ -88,7 +93,9 @@ pub fn load_config_from_str<T: DeserializeOwned>(yaml: &str) -> Result<T, Config
 }
 
 /// Loads from the process environment (the binaries' case).
-pub fn load_config_from_process<T: DeserializeOwned>(path: Option<&Path>) -> Result<T, ConfigError> {
+pub fn load_config_from_process<T: DeserializeOwned>(
+    path: Option<&Path>,
+) -> Result<T, ConfigError> {
     load_config(path, std::env::vars())
 }
 
@@ -102,7 +109,11 @@ pub fn load_or_exit<T: DeserializeOwned>(
 ) -> T {
     let result = load_config_from_process::<T>(path)
         .map_err(|e| e.to_string())
-        .and_then(|config| validate(&config).map(|()| config).map_err(|e| format!("invalid config: {e}")));
+        .and_then(|config| {
+            validate(&config)
+                .map(|()| config)
+                .map_err(|e| format!("invalid config: {e}"))
+        });
     match result {
         Ok(config) => config,
         Err(message) => {
@@ -126,10 +137,12 @@ fn parse_yaml(path: &Path, text: &str) -> Result<serde_json::Value, ConfigError>
 /// they can set typed fields, and anything else as a string.
 fn parse_env_value(value: &str) -> serde_json::Value {
     match serde_json::from_str::<serde_json::Value>(value) {
-        Ok(parsed @ (serde_json::Value::Bool(_)
-        | serde_json::Value::Number(_)
-        | serde_json::Value::Array(_)
-        | serde_json::Value::Object(_))) => parsed,
+        Ok(
+            parsed @ (serde_json::Value::Bool(_)
+            | serde_json::Value::Number(_)
+            | serde_json::Value::Array(_)
+            | serde_json::Value::Object(_)),
+        ) => parsed,
         _ => serde_json::Value::String(value.to_string()),
     }
 }
@@ -183,7 +196,10 @@ mod tests {
     fn env_overrides_the_file() {
         let file = write("nats:\n  url: nats://a:4222\n  retries: 1\n");
         let env = [
-            ("INSPECTOR_NATS__URL".to_string(), "nats://b:4222".to_string()),
+            (
+                "INSPECTOR_NATS__URL".to_string(),
+                "nats://b:4222".to_string(),
+            ),
             ("INSPECTOR_NATS__TLS".to_string(), "true".to_string()),
             ("PATH".to_string(), "/bin".to_string()),
         ];
@@ -205,7 +221,9 @@ mod tests {
     #[test]
     fn wrong_type_is_named() {
         let file = write("nats:\n  url: x\n  retries: many\n");
-        let text = load_config::<Sample>(Some(file.path()), []).unwrap_err().to_string();
+        let text = load_config::<Sample>(Some(file.path()), [])
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("field `nats.retries`"), "{text}");
     }
 
@@ -221,7 +239,9 @@ mod tests {
     #[test]
     fn missing_required_field() {
         let file = write("metrics: []\n");
-        let text = load_config::<Sample>(Some(file.path()), []).unwrap_err().to_string();
+        let text = load_config::<Sample>(Some(file.path()), [])
+            .unwrap_err()
+            .to_string();
         assert!(text.contains("nats"), "{text}");
     }
 }

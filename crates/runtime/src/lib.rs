@@ -9,7 +9,10 @@ pub mod shard;
 pub mod shutdown;
 pub mod telemetry;
 
-pub use config::{ConfigError, EXIT_CONFIG, load_config, load_config_from_process, load_config_from_str, load_or_exit};
+pub use config::{
+    ConfigError, EXIT_CONFIG, load_config, load_config_from_process, load_config_from_str,
+    load_or_exit,
+};
 pub use ops::{OpsState, ops_router, serve_http};
 pub use sensor_metrics::SensorMetrics;
 pub use shard::Shard;

@@ -104,14 +104,46 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let server = tokio::spawn(serve_http(listener, ops_router(state.clone()), shutdown.clone()));
+        let server = tokio::spawn(serve_http(
+            listener,
+            ops_router(state.clone()),
+            shutdown.clone(),
+        ));
         let http = reqwest::Client::new();
 
-        assert_eq!(http.get(format!("{base}/healthz")).send().await.unwrap().status(), 200);
-        assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 503);
+        assert_eq!(
+            http.get(format!("{base}/healthz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        assert_eq!(
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            503
+        );
         state.set_ready(true);
-        assert_eq!(http.get(format!("{base}/readyz")).send().await.unwrap().status(), 200);
-        let body = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        assert_eq!(
+            http.get(format!("{base}/readyz"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let body = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         assert!(body.contains("widgets_total 3"), "{body}");
 
         shutdown.cancel();

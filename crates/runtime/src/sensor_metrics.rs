@@ -43,15 +43,25 @@ impl SensorMetrics {
         sub.register("passes", "Sensor passes completed", metrics.passes.clone());
         sub.register("findings", "Findings published", metrics.findings.clone());
         sub.register("errors", "Errors met, by kind", metrics.errors.clone());
-        sub.register("pass_duration_seconds", "Wall time of one pass", metrics.pass_duration.clone());
-        sub.register("publish_pending", "Messages waiting to be published", metrics.publish_pending.clone());
+        sub.register(
+            "pass_duration_seconds",
+            "Wall time of one pass",
+            metrics.pass_duration.clone(),
+        );
+        sub.register(
+            "publish_pending",
+            "Messages waiting to be published",
+            metrics.publish_pending.clone(),
+        );
         metrics
     }
 
     /// Counts one error of `kind`.
     pub fn error(&self, kind: &str) {
         self.errors
-            .get_or_create(&ErrorLabels { kind: kind.to_string() })
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_string(),
+            })
             .inc();
     }
 }

@@ -48,7 +48,9 @@ impl Shard {
 
     /// Whether this replica owns `item`.
     pub fn owns(&self, item: &str) -> bool {
-        self.count <= 1 || xxhash_rust::xxh3::xxh3_64(item.as_bytes()) % u64::from(self.count) == u64::from(self.index)
+        self.count <= 1
+            || xxhash_rust::xxh3::xxh3_64(item.as_bytes()) % u64::from(self.count)
+                == u64::from(self.index)
     }
 }
 

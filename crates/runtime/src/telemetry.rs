@@ -29,14 +29,18 @@ impl Drop for TelemetryGuard {
 /// `RUST_LOG` is not set. Call once, early in `main`. A broken OTLP set-up
 /// is reported and tracing continues with logs only.
 pub fn init_telemetry(service: &'static str, default_filter: &str) -> TelemetryGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let json = std::env::var("LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
     let fmt_json = json.then(|| tracing_subscriber::fmt::layer().json());
     let fmt_text = (!json).then(tracing_subscriber::fmt::layer);
 
     let mut otel_error = None;
     let provider = if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        match opentelemetry_otlp::SpanExporter::builder().with_http().build() {
+        match opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+        {
             Ok(exporter) => Some(
                 SdkTracerProvider::builder()
                     .with_batch_exporter(exporter)

@@ -361,6 +361,9 @@ impl Drop for PrometheusServer {
     }
 }
 
+/// One series for [`OpenMetrics::gauge`]: its labels and `(unix seconds, value)` samples.
+pub type GaugeSeries<'a> = (&'a [(&'a str, &'a str)], Vec<(i64, f64)>);
+
 /// Builds OpenMetrics text for backfilling: one gauge family, several series.
 #[derive(Debug, Default)]
 pub struct OpenMetrics {
@@ -374,7 +377,7 @@ impl OpenMetrics {
 
     /// Adds a gauge family `name` whose series are given as
     /// `(labels, samples)`, with samples as `(unix seconds, value)` in time order.
-    pub fn gauge(mut self, name: &str, series: &[(&[(&str, &str)], Vec<(i64, f64)>)]) -> Self {
+    pub fn gauge(mut self, name: &str, series: &[GaugeSeries<'_>]) -> Self {
         use std::fmt::Write as _;
         let _ = writeln!(self.text, "# TYPE {name} gauge");
         for (labels, samples) in series {
@@ -408,12 +411,17 @@ mod tests {
         let redis = RedisServer::start();
         let nats_addr: SocketAddr = nats.url().trim_start_matches("nats://").parse().unwrap();
         assert!(accepts_connections(nats_addr));
-        assert!(redis_ping(redis.url().trim_start_matches("redis://").parse().unwrap()));
+        assert!(redis_ping(
+            redis.url().trim_start_matches("redis://").parse().unwrap()
+        ));
         let redis_dir = redis.dir().to_path_buf();
         drop(redis);
         assert!(!redis_dir.exists(), "temp dir removed on drop");
         drop(nats);
-        assert!(!accepts_connections(nats_addr), "nats-server killed on drop");
+        assert!(
+            !accepts_connections(nats_addr),
+            "nats-server killed on drop"
+        );
     }
 
     #[test]
@@ -422,7 +430,9 @@ mod tests {
         let url = nats.url();
         nats.restart();
         assert_eq!(nats.url(), url);
-        assert!(accepts_connections(url.trim_start_matches("nats://").parse().unwrap()));
+        assert!(accepts_connections(
+            url.trim_start_matches("nats://").parse().unwrap()
+        ));
     }
 
     #[test]
@@ -430,7 +440,10 @@ mod tests {
         let text = OpenMetrics::new()
             .gauge("m", &[(&[("a", "1")], vec![(10, 1.5), (20, 2.0)])])
             .finish();
-        assert_eq!(text, "# TYPE m gauge\nm{a=\"1\"} 1.5 10\nm{a=\"1\"} 2 20\n# EOF\n");
+        assert_eq!(
+            text,
+            "# TYPE m gauge\nm{a=\"1\"} 1.5 10\nm{a=\"1\"} 2 20\n# EOF\n"
+        );
     }
 
     #[test]

@@ -140,7 +140,11 @@ impl TrendPredictorConfig {
                 return Err(format!("{}: must not be empty", at("name")));
             }
             if !names.insert(rule.name.as_str()) {
-                return Err(format!("{}: duplicate metric name {:?}", at("name"), rule.name));
+                return Err(format!(
+                    "{}: duplicate metric name {:?}",
+                    at("name"),
+                    rule.name
+                ));
             }
             if rule.query.trim().is_empty() {
                 return Err(format!("{}: must not be empty", at("query")));
@@ -188,7 +192,10 @@ mod tests {
 
     #[test]
     fn the_example_config_is_valid() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/config/trend-predictor.yaml");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/trend-predictor.yaml"
+        );
         let config: TrendPredictorConfig =
             inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
         config.validate().unwrap();
@@ -197,15 +204,20 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        let err = parse(&MINIMAL.replace("threshold: 90", "threshold: 90, treshold: 1")).unwrap_err();
+        let err =
+            parse(&MINIMAL.replace("threshold: 90", "threshold: 90, treshold: 1")).unwrap_err();
         assert!(err.contains("treshold"), "{err}");
         let err = parse(&MINIMAL.replace("query: 'disk_used'", "query: ''")).unwrap_err();
         assert_eq!(err, "metrics[0].query: must not be empty");
-        let err = parse(&format!("{MINIMAL}  - {{name: disk, query: x, threshold: 1}}\n")).unwrap_err();
+        let err = parse(&format!(
+            "{MINIMAL}  - {{name: disk, query: x, threshold: 1}}\n"
+        ))
+        .unwrap_err();
         assert!(err.starts_with("metrics[1].name: duplicate"), "{err}");
         let err = parse(&format!("lookback: 1m\n{MINIMAL}")).unwrap_err();
         assert!(err.starts_with("lookback"), "{err}");
-        let err = parse(&MINIMAL.replace("threshold: 90", "threshold: 90, direction: sideways")).unwrap_err();
+        let err = parse(&MINIMAL.replace("threshold: 90", "threshold: 90, direction: sideways"))
+            .unwrap_err();
         assert!(err.contains("sideways"), "{err}");
         let err = parse(&format!("shard: {{index: 3, count: 2}}\n{MINIMAL}")).unwrap_err();
         assert!(err.contains("shard.index"), "{err}");

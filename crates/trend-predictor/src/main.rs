@@ -10,7 +10,11 @@ use inspector_trend_predictor::TrendPredictorConfig;
 #[command(version, about)]
 struct Args {
     /// Config file (YAML); `INSPECTOR_*` environment variables override fields.
-    #[arg(long, env = "INSPECTOR_CONFIG", default_value = "/etc/inspector/trend-predictor.yaml")]
+    #[arg(
+        long,
+        env = "INSPECTOR_CONFIG",
+        default_value = "/etc/inspector/trend-predictor.yaml"
+    )]
     config: PathBuf,
 }
 
@@ -25,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
     );
     let _telemetry = inspector_runtime::init_telemetry("trend-predictor", "info");
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    inspector_trend_predictor::serve(config, listener, inspector_runtime::shutdown_signal()).await?;
+    inspector_trend_predictor::serve(config, listener, inspector_runtime::shutdown_signal())
+        .await?;
     Ok(())
 }

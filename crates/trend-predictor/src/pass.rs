@@ -106,7 +106,8 @@ pub async fn run_pass<S: RangeSource>(
     instance: &str,
     now: DateTime<Utc>,
 ) -> PassOutcome {
-    let start = now - chrono::Duration::from_std(config.lookback).unwrap_or(chrono::Duration::hours(1));
+    let start =
+        now - chrono::Duration::from_std(config.lookback).unwrap_or(chrono::Duration::hours(1));
     let owned: Vec<&MetricRule> = config
         .metrics
         .iter()
@@ -115,7 +116,9 @@ pub async fn run_pass<S: RangeSource>(
     let results: Vec<(&MetricRule, Result<Vec<Series>, PrometheusError>)> =
         futures::stream::iter(owned)
             .map(|rule| async move {
-                let result = source.query_range(&rule.query, start, now, config.step).await;
+                let result = source
+                    .query_range(&rule.query, start, now, config.step)
+                    .await;
                 (rule, result)
             })
             .buffer_unordered(config.concurrency)
@@ -130,7 +133,9 @@ pub async fn run_pass<S: RangeSource>(
         };
         let series = match result {
             Ok(series) if series.is_empty() => {
-                outcome.errors.push(error(format!("query {:?} returned no series", rule.query)));
+                outcome
+                    .errors
+                    .push(error(format!("query {:?} returned no series", rule.query)));
                 continue;
             }
             Ok(series) => series,
@@ -161,7 +166,13 @@ pub async fn run_pass<S: RangeSource>(
                     }
                     if verdict.assessment.is_reportable() {
                         outcome.findings.push(make_finding(
-                            rule, &breach_rule, labels, &verdict.assessment, config.shadow, instance, now,
+                            rule,
+                            &breach_rule,
+                            labels,
+                            &verdict.assessment,
+                            config.shadow,
+                            instance,
+                            now,
                         ));
                     }
                 }
@@ -172,7 +183,7 @@ pub async fn run_pass<S: RangeSource>(
         }
     }
     // Deterministic order for reports and tests.
-    outcome.findings.sort_by(|a, b| a.dedup_key().cmp(&b.dedup_key()));
+    outcome.findings.sort_by_key(Finding::dedup_key);
     outcome
 }
 

@@ -90,9 +90,13 @@ impl<S: RangeSource> TrendPredictor<S> {
             self.metrics.error("publish");
             tracing::error!(%error, "publishing the run summary failed; kept for retry");
         }
-        self.metrics.publish_pending.set(self.bus.pending().await as i64);
+        self.metrics
+            .publish_pending
+            .set(self.bus.pending().await as i64);
         self.metrics.passes.inc();
-        self.metrics.pass_duration.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .pass_duration
+            .observe(started.elapsed().as_secs_f64());
         outcome
     }
 
@@ -141,7 +145,11 @@ pub async fn serve(
     let mut registry = Registry::default();
     let metrics = SensorMetrics::register(&mut registry);
     let ops = OpsState::new(registry);
-    let server = tokio::spawn(serve_http(ops_listener, ops_router(ops.clone()), shutdown.clone()));
+    let server = tokio::spawn(serve_http(
+        ops_listener,
+        ops_router(ops.clone()),
+        shutdown.clone(),
+    ));
 
     if !config.enabled {
         tracing::warn!("trend-predictor is switched off in its config (enabled: false); idle");
@@ -151,7 +159,9 @@ pub async fn serve(
     }
     let source = PrometheusClient::new(config.prometheus.clone())?;
     let instance = inspector_runtime::instance_name();
-    let Some(bus) = Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await else {
+    let Some(bus) =
+        Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
+    else {
         return Ok(server.await.unwrap_or(Ok(()))?);
     };
     tracing::info!(

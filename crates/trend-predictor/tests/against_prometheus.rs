@@ -5,8 +5,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use inspector_prometheus::{PrometheusClient, PrometheusConfig};
 use inspector_test_harness::{OpenMetrics, PrometheusServer};
-use inspector_trend_predictor::{TrendPredictorConfig, judge_series, run_pass};
 use inspector_trend::{BreachRule, Direction};
+use inspector_trend_predictor::{TrendPredictorConfig, judge_series, run_pass};
 
 /// Deterministic jitter in [-1, 1].
 fn jitter(i: i64) -> f64 {
@@ -29,7 +29,8 @@ fn config(prometheus: &PrometheusServer, metrics_yaml: &str) -> TrendPredictorCo
     );
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), yaml).unwrap();
-    let config: TrendPredictorConfig = inspector_runtime::load_config(Some(file.path()), []).unwrap();
+    let config: TrendPredictorConfig =
+        inspector_runtime::load_config(Some(file.path()), []).unwrap();
     config.validate().unwrap();
     config
 }
@@ -76,7 +77,10 @@ async fn fit_agrees_with_predict_linear() {
     let mut worst = 0.0_f64;
     for horizon_s in [0_i64, 600, 3600, 4 * 3600, 86_400] {
         let reference = client
-            .query(&format!("predict_linear(usage[59m30s], {horizon_s})"), at(t))
+            .query(
+                &format!("predict_linear(usage[59m30s], {horizon_s})"),
+                at(t),
+            )
             .await
             .unwrap();
         assert_eq!(reference.len(), 3);
@@ -109,7 +113,9 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
     inspector_runtime::install_crypto_provider();
     let t = eval_time();
     let ramp = |per_minute: f64, start: f64| -> Vec<(i64, f64)> {
-        (0..=120).map(|i| (t - 7200 + i * 60, start + per_minute * i as f64)).collect()
+        (0..=120)
+            .map(|i| (t - 7200 + i * 60, start + per_minute * i as f64))
+            .collect()
     };
     let text = OpenMetrics::new()
         // disk rises 10/h: /data reaches 90 from 70 in 2 h; /home is flat.
@@ -138,7 +144,11 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
     let keys: Vec<String> = outcome.findings.iter().map(|f| f.series_name()).collect();
     assert_eq!(
         keys,
-        ["disk{mount=\"/data\"}", "disk{mount=\"/var\"}", "mem{node=\"n1\"}"],
+        [
+            "disk{mount=\"/data\"}",
+            "disk{mount=\"/var\"}",
+            "mem{node=\"n1\"}"
+        ],
         "{outcome:#?}"
     );
     let data = &outcome.findings[0];
@@ -150,7 +160,10 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
     assert!(!data.labels.contains_key("__name__"));
 
     let var = &outcome.findings[1];
-    assert_eq!(var.predicted_hours_to_breach, None, "already breached has no hours");
+    assert_eq!(
+        var.predicted_hours_to_breach, None,
+        "already breached has no hours"
+    );
     assert_eq!(var.severity, inspector_domain::Severity::Critical);
 
     // Free memory 30 now, falling 15/h: reaches 5 in 1.67 h.
@@ -171,7 +184,11 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
     // Three disk series divided by zero: each is all ±Inf/NaN.
     for error in &errors[2..] {
         assert_eq!(error.0, "infinite");
-        assert!(error.1.contains("0 finite samples") && error.1.contains("NaN/Inf"), "{}", error.1);
+        assert!(
+            error.1.contains("0 finite samples") && error.1.contains("NaN/Inf"),
+            "{}",
+            error.1
+        );
     }
     assert_eq!(outcome.series_fitted, 4);
 }

@@ -409,7 +409,9 @@ mod tests {
         };
         // Now at 80, falling 20/h: 3 h to reach 20.
         match assess(fit, 80.0, &rule).outlook {
-            Outlook::WillBreach { hours_to_breach } => assert!((hours_to_breach - 3.0).abs() < 1e-9),
+            Outlook::WillBreach { hours_to_breach } => {
+                assert!((hours_to_breach - 3.0).abs() < 1e-9)
+            }
             other => panic!("expected a breach, got {other:?}"),
         }
         // The same fall against an "above" rule is moving away.

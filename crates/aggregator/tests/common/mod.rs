@@ -43,9 +43,12 @@ impl Env {
     }
 
     pub async fn bus(&self) -> Bus {
-        Bus::connect(&NatsConfig::new(self.nats.url(), self.prefix.clone()), "test")
-            .await
-            .unwrap()
+        Bus::connect(
+            &NatsConfig::new(self.nats.url(), self.prefix.clone()),
+            "test",
+        )
+        .await
+        .unwrap()
     }
 
     pub async fn nats_client(&self) -> async_nats::Client {
@@ -96,7 +99,11 @@ impl Aggregator {
     }
 
     pub async fn report_now(&self) -> InspectionReport {
-        self.running.handle.report_now().await.expect("aggregator loop running")
+        self.running
+            .handle
+            .report_now()
+            .await
+            .expect("aggregator loop running")
     }
 
     /// Graceful stop: closes a last report and acknowledges it.
