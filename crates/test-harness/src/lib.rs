@@ -113,6 +113,18 @@ impl NatsServer {
         server
     }
 
+    /// Starts a server on a given port (to test clients that were started first).
+    pub fn start_on_port(port: u16) -> Self {
+        let dir = TempDir::with_prefix("inspector-nats-").expect("temp dir");
+        let mut server = NatsServer {
+            child: None,
+            port,
+            dir,
+        };
+        server.launch(Some(port));
+        server
+    }
+
     fn launch(&mut self, port: Option<u16>) {
         let binary = require_binary("nats-server", "nats-server");
         let log = self.dir.path().join("nats.log");

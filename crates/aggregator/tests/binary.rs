@@ -1,0 +1,113 @@
+//! The `aggregator` binary as deployed: config errors, health before NATS is
+//! up, SIGTERM.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use inspector_test_harness::{NatsServer, RedisServer, unique_name};
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn bad_config_exits_64_naming_the_field() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "report_intervall: 10s\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aggregator"))
+        .arg("--config")
+        .arg(file.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("report_intervall"), "{stderr}");
+}
+
+#[test]
+fn waits_for_nats_then_serves_and_stops_on_sigterm() {
+    inspector_runtime::install_crypto_provider();
+    let redis = RedisServer::start();
+    // NATS is started only after the aggregator: it must wait, healthy but not ready.
+    let nats_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "report_interval: 1s\n").unwrap();
+    let mut child = KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_aggregator"))
+            .arg("--config")
+            .arg(file.path())
+            .env(
+                "INSPECTOR_NATS__URL",
+                format!("nats://127.0.0.1:{nats_port}"),
+            )
+            .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("bin"))
+            .env("INSPECTOR_REDIS__URL", redis.url())
+            .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        runtime.block_on(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while get("/healthz").ok() != Some(200) {
+        assert!(Instant::now() < deadline, "health never answered");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get("/readyz").unwrap(), 503, "not ready without NATS");
+    assert_eq!(get("/v1/report/latest").unwrap(), 503);
+
+    let _nats = NatsServer::start_on_port(nats_port);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get("/readyz").ok() != Some(200) {
+        assert!(Instant::now() < deadline, "never ready after NATS came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get("/v1/report/latest").ok() != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "no report within 10 s at a 1 s interval"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}
