@@ -223,6 +223,7 @@ impl AggregatorService {
         );
     }
 
+    #[tracing::instrument(name = "aggregator_message", skip_all, fields(subject = %delivery.subject, bytes = delivery.payload.len()))]
     async fn take(&self, delivery: Delivery, held: &mut Vec<Delivery>) {
         let handled = {
             let mut core = self.shared.core.lock().await;
@@ -269,6 +270,7 @@ impl AggregatorService {
         held.push(delivery);
     }
 
+    #[tracing::instrument(name = "aggregator_report", skip_all, fields(held = held.len()))]
     async fn close_window(&self, held: &mut Vec<Delivery>) -> InspectionReport {
         let report = self.shared.core.lock().await.assemble_report(Utc::now());
         let bytes = Bytes::from(report.to_bytes());

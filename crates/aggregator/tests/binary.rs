@@ -4,16 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inspector_test_harness::{NatsServer, RedisServer, unique_name};
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use inspector_test_harness::{NatsServer, RedisServer, ServiceProcess, free_port, unique_name};
 
 #[test]
 fn bad_config_exits_64_naming_the_field() {
@@ -34,19 +25,11 @@ fn waits_for_nats_then_serves_and_stops_on_sigterm() {
     inspector_runtime::install_crypto_provider();
     let redis = RedisServer::start();
     // NATS is started only after the aggregator: it must wait, healthy but not ready.
-    let nats_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let nats_port = free_port();
+    let port = free_port();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), "report_interval: 1s\n").unwrap();
-    let mut child = KillOnDrop(
+    let mut child = ServiceProcess::spawn(
         Command::new(env!("CARGO_BIN_EXE_aggregator"))
             .arg("--config")
             .arg(file.path())
@@ -59,9 +42,7 @@ fn waits_for_nats_then_serves_and_stops_on_sigterm() {
             .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -94,20 +75,6 @@ fn waits_for_nats_then_serves_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(100));
     }
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
 }

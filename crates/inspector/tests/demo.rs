@@ -3,18 +3,10 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use inspector_test_harness::{ServiceProcess, free_port};
+
 fn inspector() -> Command {
     Command::new(env!("CARGO_BIN_EXE_inspector"))
-}
-
-/// Kills the demo if the test fails before stopping it.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -50,13 +42,9 @@ fn demo_once_prints_the_scenarios_findings() {
 
 #[test]
 fn demo_serves_the_api_until_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     inspector_runtime::install_crypto_provider();
-    let mut child = KillOnDrop(
+    let mut child = ServiceProcess::spawn(
         inspector()
             .args([
                 "demo",
@@ -67,9 +55,7 @@ fn demo_serves_the_api_until_sigterm() {
             ])
             .env("RUST_LOG", "error")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -101,18 +87,6 @@ fn demo_serves_the_api_until_sigterm() {
         "{context}"
     );
 
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "demo did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
 }

@@ -42,7 +42,8 @@ pub fn require_binary(binary: &str, debian_package: &str) -> PathBuf {
         })
 }
 
-fn free_port() -> u16 {
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
@@ -370,6 +371,49 @@ fn http_ok(port: u16, path: &str) -> bool {
 impl Drop for PrometheusServer {
     fn drop(&mut self) {
         stop(&mut self.child);
+    }
+}
+
+/// A service binary under test: killed on drop if the test fails before
+/// stopping it.
+#[derive(Debug)]
+pub struct ServiceProcess {
+    child: Child,
+}
+
+impl ServiceProcess {
+    /// Spawns `command` (configure stdio and env first).
+    pub fn spawn(command: &mut Command) -> Self {
+        ServiceProcess {
+            child: command.spawn().expect("spawn the service binary"),
+        }
+    }
+
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the service") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not stop within {timeout:?} of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -48,6 +48,7 @@ impl<S: RangeSource> TrendPredictor<S> {
     /// One pass as of `now`: evaluate, publish each finding and then the run
     /// summary. Findings that could not be published stay in the bus outbox
     /// (retried on the next publish) and the failure is in the run's errors.
+    #[tracing::instrument(name = "trend_pass", skip(self), fields(instance = %self.instance, metrics = self.config.metrics.len()))]
     pub async fn run_once(&self, now: DateTime<Utc>) -> PassOutcome {
         let started = Instant::now();
         let mut outcome = run_pass(&self.source, &self.config, &self.instance, now).await;

@@ -4,16 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inspector_test_harness::{NatsServer, OpenMetrics, PrometheusServer, unique_name};
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use inspector_test_harness::{
+    NatsServer, OpenMetrics, PrometheusServer, ServiceProcess, free_port, unique_name,
+};
 
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trend-predictor"))
@@ -65,18 +58,15 @@ fn runs_with_env_overrides_and_stops_on_sigterm() {
     let prometheus = PrometheusServer::start_with_openmetrics(
         &OpenMetrics::new().gauge("disk", &[(&[], samples)]).finish(),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let collector = OtlpCollector::start();
+    let port = free_port();
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         file.path(),
         "interval: 1s\nprometheus: {url: 'http://placeholder:1'}\nmetrics:\n  - {name: disk, query: disk, threshold: 90}\n",
     )
     .unwrap();
-    let mut child = KillOnDrop(
+    let mut child = ServiceProcess::spawn(
         binary()
             .arg("--config")
             .arg(file.path())
@@ -84,11 +74,10 @@ fn runs_with_env_overrides_and_stops_on_sigterm() {
             .env("INSPECTOR_NATS__URL", nats.url())
             .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("bin"))
             .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.url())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -118,20 +107,77 @@ fn runs_with_env_overrides_and_stops_on_sigterm() {
     }
     assert_eq!(get("/healthz").unwrap().0, 200);
 
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = child.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
+    // The pass spans were exported over OTLP/HTTP (flushed at shutdown at the latest).
+    let exports = collector.requests();
+    assert!(
+        exports.iter().any(
+            |(path, body)| path == "/v1/traces" && body.windows(10).any(|w| w == b"trend_pass")
+        ),
+        "no trend_pass span exported: {:?}",
+        exports
+            .iter()
+            .map(|(p, b)| (p, b.len()))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// A received request's path and body.
+type Request = (String, Vec<u8>);
+
+/// A minimal OTLP/HTTP receiver: records each request's path and body.
+struct OtlpCollector {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+impl OtlpCollector {
+    fn start() -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request_line = String::new();
+                if reader.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                record.lock().unwrap().push((path, body));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
+            }
+        });
+        OtlpCollector { port, seen }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<Request> {
+        self.seen.lock().unwrap().clone()
+    }
 }
