@@ -1,0 +1,425 @@
+//! Drain log template mining (He et al., "Drain: An Online Log Parsing
+//! Approach with Fixed Depth Tree", ICWS 2017) with the semantics of the
+//! Python library drain3, so results compare one to one, plus what a
+//! long-running sensor needs:
+//!
+//! - [`Masker`]: regex masks applied before tokenizing, and
+//!   [`Masker::builtin`], a default set for common variable tokens;
+//! - a cluster cap ([`DrainConfig::max_clusters`]) whose evicted clusters are
+//!   kept as bare templates in a *graveyard*, so a returning template is
+//!   revived under its old id ([`Change::Revived`]) instead of being reported
+//!   as new again (drain3's LRU re-creates and re-reports it);
+//! - [`Drain::snapshot`] / [`Drain::restore`]: compact, versioned state, so a
+//!   restart reports nothing as new that was known before, with stable ids.
+//!
+//! Pure: no I/O, no clock.
+
+mod masking;
+mod snapshot;
+mod tree;
+
+use std::num::NonZeroUsize;
+
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+pub use masking::{BUILTIN_MASKS, MaskError, MaskRule, Masker};
+pub use snapshot::SnapshotError;
+use tree::{Tree, WILDCARD};
+
+/// A cluster's id: assigned in creation order from 1, never reused.
+pub type ClusterId = u64;
+
+/// Engine settings; the defaults are drain3's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrainConfig {
+    /// Tree depth counting the root and the token-count level (≥ 3).
+    pub depth: usize,
+    /// Similarity threshold: matching non-wildcard tokens / length.
+    pub sim_th: f64,
+    /// Most children per tree node before tokens share the wildcard child.
+    pub max_children: usize,
+    /// Most live clusters; least recently used ones move to the graveyard.
+    pub max_clusters: Option<usize>,
+    /// Strings replaced by a space before splitting on whitespace.
+    pub extra_delimiters: Vec<String>,
+    /// Route tokens containing a digit to the wildcard child.
+    pub parametrize_numeric_tokens: bool,
+    /// Most evicted templates remembered; past it the oldest are forgotten
+    /// (and could be reported as new again).
+    pub max_graveyard: usize,
+}
+
+impl Default for DrainConfig {
+    fn default() -> Self {
+        DrainConfig {
+            depth: 4,
+            sim_th: 0.4,
+            max_children: 100,
+            max_clusters: None,
+            extra_delimiters: Vec::new(),
+            parametrize_numeric_tokens: true,
+            max_graveyard: 1_000_000,
+        }
+    }
+}
+
+/// Why a config is unusable.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("depth must be at least 3, got {0}")]
+    Depth(usize),
+    #[error("sim_th must be within [0, 1], got {0}")]
+    SimTh(f64),
+    #[error("max_children must be at least 2, got {0}")]
+    MaxChildren(usize),
+    #[error("max_clusters must be at least 1")]
+    MaxClusters,
+}
+
+impl DrainConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.depth < 3 {
+            return Err(ConfigError::Depth(self.depth));
+        }
+        if !(0.0..=1.0).contains(&self.sim_th) {
+            return Err(ConfigError::SimTh(self.sim_th));
+        }
+        if self.max_children < 2 {
+            return Err(ConfigError::MaxChildren(self.max_children));
+        }
+        if self.max_clusters == Some(0) {
+            return Err(ConfigError::MaxClusters);
+        }
+        Ok(())
+    }
+}
+
+/// What adding a line did to its cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// A new cluster: a template never seen before.
+    Created,
+    /// An existing cluster whose template gained a wildcard.
+    Changed,
+    /// An existing cluster, template unchanged.
+    Matched,
+    /// A cluster evicted earlier (cluster cap) brought back under its old id.
+    Revived,
+}
+
+/// A template and its statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Cluster {
+    id: ClusterId,
+    /// Template tokens; `None` is the wildcard `<*>`.
+    tokens: Vec<Option<Box<str>>>,
+    size: u64,
+}
+
+impl Cluster {
+    pub fn id(&self) -> ClusterId {
+        self.id
+    }
+
+    /// Lines matched so far (since the cluster was created or revived).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The template, tokens joined by single spaces, `<*>` for wildcards.
+    pub fn template(&self) -> String {
+        let mut out = String::new();
+        for (i, token) in self.tokens.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(token.as_deref().unwrap_or(WILDCARD));
+        }
+        out
+    }
+
+    fn from_tokens(id: ClusterId, tokens: &[&str]) -> Self {
+        Cluster {
+            id,
+            tokens: tokens
+                .iter()
+                .map(|t| (*t != WILDCARD).then(|| Box::<str>::from(*t)))
+                .collect(),
+            size: 1,
+        }
+    }
+
+    /// drain3's `get_seq_distance`: (similarity, wildcard count).
+    fn similarity(&self, tokens: &[&str]) -> (f64, usize) {
+        if self.tokens.is_empty() {
+            return (1.0, 0);
+        }
+        let mut same = 0usize;
+        let mut wildcards = 0usize;
+        for (template, token) in self.tokens.iter().zip(tokens) {
+            match template {
+                None => wildcards += 1,
+                Some(text) if **text == **token => same += 1,
+                Some(_) => {}
+            }
+        }
+        (same as f64 / self.tokens.len() as f64, wildcards)
+    }
+
+    /// drain3's `create_template`, in place; whether anything changed.
+    fn merge(&mut self, tokens: &[&str]) -> bool {
+        let mut changed = false;
+        for (template, token) in self.tokens.iter_mut().zip(tokens) {
+            if let Some(text) = template
+                && **text != **token
+            {
+                *template = None;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// The result of [`Drain::add`].
+#[derive(Debug, Clone, Copy)]
+pub struct Added<'a> {
+    pub cluster: &'a Cluster,
+    pub change: Change,
+}
+
+/// The engine.
+#[derive(Debug)]
+pub struct Drain {
+    config: DrainConfig,
+    max_node_depth: usize,
+    tree: Tree,
+    clusters: FxHashMap<ClusterId, Cluster>,
+    /// Recency of live clusters, when capped.
+    recency: Option<lru::LruCache<ClusterId, ()>>,
+    /// Evicted templates, searchable like the live tree.
+    graveyard: Graveyard,
+    next_id: ClusterId,
+    /// Reused token buffer (avoids an allocation per line).
+    scratch: String,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+struct Graveyard {
+    tree: Tree,
+    clusters: FxHashMap<ClusterId, Cluster>,
+    /// The leaf each buried cluster sits under.
+    leaves: FxHashMap<ClusterId, tree::NodeId>,
+    /// Burial order, oldest first, for the graveyard's own cap (may hold ids
+    /// revived since; compacted when it grows past twice the graveyard).
+    order: std::collections::VecDeque<ClusterId>,
+}
+
+impl Drain {
+    pub fn new(config: DrainConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let recency = config
+            .max_clusters
+            .and_then(NonZeroUsize::new)
+            .map(|_| lru::LruCache::unbounded());
+        Ok(Drain {
+            max_node_depth: config.depth - 2,
+            config,
+            tree: Tree::default(),
+            clusters: FxHashMap::default(),
+            recency,
+            graveyard: Graveyard::default(),
+            next_id: 1,
+            scratch: String::new(),
+        })
+    }
+
+    pub fn config(&self) -> &DrainConfig {
+        &self.config
+    }
+
+    /// Live clusters.
+    pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
+        self.clusters.values()
+    }
+
+    pub fn cluster(&self, id: ClusterId) -> Option<&Cluster> {
+        self.clusters.get(&id)
+    }
+
+    pub fn cluster_count(&self) -> usize {
+        self.clusters.len()
+    }
+
+    /// Evicted templates remembered in the graveyard.
+    pub fn evicted_count(&self) -> usize {
+        self.graveyard.clusters.len()
+    }
+
+    /// Adds one (already masked) log line.
+    pub fn add(&mut self, line: &str) -> Added<'_> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let content = if self.config.extra_delimiters.is_empty() {
+            line.trim()
+        } else {
+            scratch.clear();
+            scratch.push_str(line.trim());
+            for delimiter in &self.config.extra_delimiters {
+                if scratch.contains(delimiter.as_str()) {
+                    scratch = scratch.replace(delimiter.as_str(), " ");
+                }
+            }
+            scratch.as_str()
+        };
+        let tokens: Vec<&str> = content.split_whitespace().collect();
+        let (id, change) = self.add_tokens(&tokens);
+        drop(tokens);
+        self.scratch = scratch;
+        Added {
+            cluster: &self.clusters[&id],
+            change,
+        }
+    }
+
+    fn add_tokens(&mut self, tokens: &[&str]) -> (ClusterId, Change) {
+        if let Some(id) = self.best_live_match(tokens) {
+            let cluster = self.clusters.get_mut(&id).expect("leaf ids are live");
+            let changed = cluster.merge(tokens);
+            cluster.size += 1;
+            if let Some(recency) = &mut self.recency {
+                recency.promote(&id);
+            }
+            return (id, if changed { Change::Changed } else { Change::Matched });
+        }
+        if let Some(id) = self.graveyard_match(tokens) {
+            let mut cluster = self.graveyard.clusters.remove(&id).expect("graveyard ids are kept");
+            self.graveyard.remove_from_tree(id);
+            cluster.merge(tokens);
+            cluster.size = 1;
+            self.insert_live(cluster);
+            return (id, Change::Revived);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.insert_live(Cluster::from_tokens(id, tokens));
+        (id, Change::Created)
+    }
+
+    /// drain3's `tree_search` + `fast_match` over live clusters.
+    fn best_live_match(&self, tokens: &[&str]) -> Option<ClusterId> {
+        let leaf = self.tree.leaf_for(tokens, self.max_node_depth)?;
+        if tokens.is_empty() {
+            return self.tree.nodes[leaf as usize].cluster_ids.first().copied();
+        }
+        best_of(
+            self.tree.nodes[leaf as usize].cluster_ids.iter().filter_map(|id| self.clusters.get(id)),
+            tokens,
+            self.config.sim_th,
+        )
+    }
+
+    fn graveyard_match(&self, tokens: &[&str]) -> Option<ClusterId> {
+        if self.graveyard.clusters.is_empty() {
+            return None;
+        }
+        let mut leaves = Vec::new();
+        self.graveyard.tree.leaves_for_any(tokens, self.max_node_depth, &mut leaves);
+        let candidates = leaves
+            .iter()
+            .flat_map(|leaf| self.graveyard.tree.nodes[*leaf as usize].cluster_ids.iter())
+            .filter_map(|id| self.graveyard.clusters.get(id));
+        best_of(candidates, tokens, self.config.sim_th)
+    }
+
+    fn insert_live(&mut self, cluster: Cluster) {
+        let id = cluster.id;
+        let routed: Vec<Option<&str>> = cluster.tokens.iter().map(|t| t.as_deref()).collect();
+        let clusters = &self.clusters;
+        self.tree.insert(
+            &routed,
+            id,
+            self.max_node_depth,
+            self.config.max_children,
+            self.config.parametrize_numeric_tokens,
+            |existing| clusters.contains_key(&existing),
+        );
+        drop(routed);
+        self.clusters.insert(id, cluster);
+        if let Some(recency) = &mut self.recency {
+            recency.put(id, ());
+            let cap = self.config.max_clusters.unwrap_or(usize::MAX);
+            while self.clusters.len() > cap {
+                let Some((evicted, ())) = recency.pop_lru() else { break };
+                if let Some(cluster) = self.clusters.remove(&evicted) {
+                    self.graveyard.bury(cluster, &self.config, self.max_node_depth);
+                }
+            }
+        }
+    }
+}
+
+/// drain3's `fast_match`: highest similarity, ties to the most wildcards,
+/// first in leaf order; `None` below `sim_th`.
+fn best_of<'a>(candidates: impl Iterator<Item = &'a Cluster>, tokens: &[&str], sim_th: f64) -> Option<ClusterId> {
+    let mut best: Option<(f64, usize, ClusterId)> = None;
+    for cluster in candidates {
+        if cluster.tokens.len() != tokens.len() {
+            continue;
+        }
+        let (sim, wildcards) = cluster.similarity(tokens);
+        let better = match best {
+            None => true,
+            Some((best_sim, best_wildcards, _)) => {
+                sim > best_sim || (sim == best_sim && wildcards > best_wildcards)
+            }
+        };
+        if better {
+            best = Some((sim, wildcards, cluster.id));
+        }
+    }
+    best.filter(|(sim, _, _)| *sim >= sim_th).map(|(_, _, id)| id)
+}
+
+impl Graveyard {
+    fn bury(&mut self, cluster: Cluster, config: &DrainConfig, max_node_depth: usize) {
+        let id = cluster.id;
+        let routed: Vec<Option<&str>> = cluster.tokens.iter().map(|t| t.as_deref()).collect();
+        // The graveyard is searched through both exact and wildcard children,
+        // so no child cap is needed for correctness; keep drain3's routing.
+        let leaf = self.tree.insert(
+            &routed,
+            id,
+            max_node_depth,
+            usize::MAX,
+            config.parametrize_numeric_tokens,
+            |_| true,
+        );
+        drop(routed);
+        self.clusters.insert(id, cluster);
+        self.leaves.insert(id, leaf);
+        self.order.push_back(id);
+        while self.clusters.len() > config.max_graveyard {
+            let Some(oldest) = self.order.pop_front() else { break };
+            if self.clusters.remove(&oldest).is_some() {
+                self.remove_from_tree(oldest);
+            }
+        }
+        if self.order.len() > 2 * self.clusters.len() + 1024 {
+            let clusters = &self.clusters;
+            self.order.retain(|id| clusters.contains_key(id));
+        }
+    }
+
+    fn remove_from_tree(&mut self, id: ClusterId) {
+        if let Some(leaf) = self.leaves.remove(&id) {
+            let ids = &mut self.tree.nodes[leaf as usize].cluster_ids;
+            if let Some(position) = ids.iter().position(|existing| *existing == id) {
+                ids.remove(position);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
