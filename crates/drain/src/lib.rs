@@ -64,6 +64,14 @@ impl Default for DrainConfig {
     }
 }
 
+impl DrainConfig {
+    /// The engine's own default for users who will not tune per system
+    /// (use with [`Masker::builtin`]): drain3's settings except as noted.
+    pub fn recommended() -> Self {
+        DrainConfig::default()
+    }
+}
+
 /// Why a config is unusable.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {

@@ -1,6 +1,7 @@
 //! `inspector`: the operator's command-line tool.
 
 mod demo;
+mod logs;
 mod query;
 mod render;
 mod scenario;
@@ -44,6 +45,30 @@ enum Command {
     Context {
         #[command(flatten)]
         nats: NatsArgs,
+    },
+    /// Log template mining: evaluate the engine, or mine a file.
+    #[command(subcommand)]
+    Logs(LogsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum LogsCommand {
+    /// Score the Drain engine on a Loghub-layout directory (GA, new-template
+    /// precision/recall per system and mean).
+    Eval {
+        /// Directory with settings.json and <S>/<S>_2k.log[_structured.csv].
+        dir: std::path::PathBuf,
+        /// Settings to score.
+        #[arg(long, value_enum, default_value = "both")]
+        settings: logs::SettingsChoice,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Learn templates from a file (or stdin: `-` or nothing) and print them
+    /// with counts, most frequent first.
+    Mine {
+        input: Option<std::path::PathBuf>,
     },
 }
 
@@ -94,6 +119,8 @@ async fn main() -> anyhow::Result<()> {
                 None => println!("No inspection report has been assembled yet."),
             }
         }
+        Command::Logs(LogsCommand::Eval { dir, settings, json }) => logs::eval(&dir, settings, json)?,
+        Command::Logs(LogsCommand::Mine { input }) => logs::mine(input.as_ref())?,
         Command::Context { nats } => {
             let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;
             println!("{}", serde_json::to_string_pretty(&context)?);
