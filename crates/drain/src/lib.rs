@@ -66,9 +66,18 @@ impl Default for DrainConfig {
 
 impl DrainConfig {
     /// The engine's own default for users who will not tune per system
-    /// (use with [`Masker::builtin`]): drain3's settings except as noted.
+    /// (use with [`Masker::builtin`]): drain3's settings except depth 5 (two
+    /// token levels) and `sim_th` 0.7. The built-in masks turn variable
+    /// tokens into named placeholders that count as matches, so a stricter
+    /// threshold keeps distinct messages apart without splitting templates.
+    /// Chosen on a coarse grid (depth 3–6 × sim_th 0.4–0.8) over the Loghub
+    /// benchmark; the example `default_grid` in `inspector-log-eval` prints it.
     pub fn recommended() -> Self {
-        DrainConfig::default()
+        DrainConfig {
+            depth: 5,
+            sim_th: 0.7,
+            ..DrainConfig::default()
+        }
     }
 }
 
@@ -298,10 +307,21 @@ impl Drain {
             if let Some(recency) = &mut self.recency {
                 recency.promote(&id);
             }
-            return (id, if changed { Change::Changed } else { Change::Matched });
+            return (
+                id,
+                if changed {
+                    Change::Changed
+                } else {
+                    Change::Matched
+                },
+            );
         }
         if let Some(id) = self.graveyard_match(tokens) {
-            let mut cluster = self.graveyard.clusters.remove(&id).expect("graveyard ids are kept");
+            let mut cluster = self
+                .graveyard
+                .clusters
+                .remove(&id)
+                .expect("graveyard ids are kept");
             self.graveyard.remove_from_tree(id);
             cluster.merge(tokens);
             cluster.size = 1;
@@ -321,7 +341,10 @@ impl Drain {
             return self.tree.nodes[leaf as usize].cluster_ids.first().copied();
         }
         best_of(
-            self.tree.nodes[leaf as usize].cluster_ids.iter().filter_map(|id| self.clusters.get(id)),
+            self.tree.nodes[leaf as usize]
+                .cluster_ids
+                .iter()
+                .filter_map(|id| self.clusters.get(id)),
             tokens,
             self.config.sim_th,
         )
@@ -332,7 +355,9 @@ impl Drain {
             return None;
         }
         let mut leaves = Vec::new();
-        self.graveyard.tree.leaves_for_any(tokens, self.max_node_depth, &mut leaves);
+        self.graveyard
+            .tree
+            .leaves_for_any(tokens, self.max_node_depth, &mut leaves);
         let candidates = leaves
             .iter()
             .flat_map(|leaf| self.graveyard.tree.nodes[*leaf as usize].cluster_ids.iter())
@@ -358,9 +383,12 @@ impl Drain {
             recency.put(id, ());
             let cap = self.config.max_clusters.unwrap_or(usize::MAX);
             while self.clusters.len() > cap {
-                let Some((evicted, ())) = recency.pop_lru() else { break };
+                let Some((evicted, ())) = recency.pop_lru() else {
+                    break;
+                };
                 if let Some(cluster) = self.clusters.remove(&evicted) {
-                    self.graveyard.bury(cluster, &self.config, self.max_node_depth);
+                    self.graveyard
+                        .bury(cluster, &self.config, self.max_node_depth);
                 }
             }
         }
@@ -369,7 +397,11 @@ impl Drain {
 
 /// drain3's `fast_match`: highest similarity, ties to the most wildcards,
 /// first in leaf order; `None` below `sim_th`.
-fn best_of<'a>(candidates: impl Iterator<Item = &'a Cluster>, tokens: &[&str], sim_th: f64) -> Option<ClusterId> {
+fn best_of<'a>(
+    candidates: impl Iterator<Item = &'a Cluster>,
+    tokens: &[&str],
+    sim_th: f64,
+) -> Option<ClusterId> {
     let mut best: Option<(f64, usize, ClusterId)> = None;
     for cluster in candidates {
         if cluster.tokens.len() != tokens.len() {
@@ -386,7 +418,8 @@ fn best_of<'a>(candidates: impl Iterator<Item = &'a Cluster>, tokens: &[&str], s
             best = Some((sim, wildcards, cluster.id));
         }
     }
-    best.filter(|(sim, _, _)| *sim >= sim_th).map(|(_, _, id)| id)
+    best.filter(|(sim, _, _)| *sim >= sim_th)
+        .map(|(_, _, id)| id)
 }
 
 impl Graveyard {
@@ -408,7 +441,9 @@ impl Graveyard {
         self.leaves.insert(id, leaf);
         self.order.push_back(id);
         while self.clusters.len() > config.max_graveyard {
-            let Some(oldest) = self.order.pop_front() else { break };
+            let Some(oldest) = self.order.pop_front() else {
+                break;
+            };
             if self.clusters.remove(&oldest).is_some() {
                 self.remove_from_tree(oldest);
             }

@@ -64,7 +64,9 @@ impl Drain {
 
     /// Rebuilds an engine from [`Drain::snapshot`] bytes.
     pub fn restore(bytes: &[u8]) -> Result<Drain, SnapshotError> {
-        let rest = bytes.strip_prefix(MAGIC.as_slice()).ok_or(SnapshotError::NotASnapshot)?;
+        let rest = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(SnapshotError::NotASnapshot)?;
         let (&version, body) = rest.split_first().ok_or(SnapshotError::NotASnapshot)?;
         if version != VERSION {
             return Err(SnapshotError::Version(version));

@@ -15,12 +15,30 @@ fn add(drain: &mut Drain, line: &str) -> (ClusterId, Change, String) {
 fn drain3_readme_example() {
     // The sequence from drain3's README, with its default settings.
     let mut d = drain(DrainConfig::default());
-    assert_eq!(add(&mut d, "connected to 10.0.0.1"), (1, Change::Created, "connected to 10.0.0.1".into()));
-    assert_eq!(add(&mut d, "connected to 192.168.0.1"), (1, Change::Changed, "connected to <*>".into()));
-    assert_eq!(add(&mut d, "Hex number 0xDEADBEAF"), (2, Change::Created, "Hex number 0xDEADBEAF".into()));
-    assert_eq!(add(&mut d, "user davidoh logged in"), (3, Change::Created, "user davidoh logged in".into()));
-    assert_eq!(add(&mut d, "user eranr logged in"), (3, Change::Changed, "user <*> logged in".into()));
-    assert_eq!(add(&mut d, "user eranr logged in"), (3, Change::Matched, "user <*> logged in".into()));
+    assert_eq!(
+        add(&mut d, "connected to 10.0.0.1"),
+        (1, Change::Created, "connected to 10.0.0.1".into())
+    );
+    assert_eq!(
+        add(&mut d, "connected to 192.168.0.1"),
+        (1, Change::Changed, "connected to <*>".into())
+    );
+    assert_eq!(
+        add(&mut d, "Hex number 0xDEADBEAF"),
+        (2, Change::Created, "Hex number 0xDEADBEAF".into())
+    );
+    assert_eq!(
+        add(&mut d, "user davidoh logged in"),
+        (3, Change::Created, "user davidoh logged in".into())
+    );
+    assert_eq!(
+        add(&mut d, "user eranr logged in"),
+        (3, Change::Changed, "user <*> logged in".into())
+    );
+    assert_eq!(
+        add(&mut d, "user eranr logged in"),
+        (3, Change::Matched, "user <*> logged in".into())
+    );
     assert_eq!(d.cluster(3).unwrap().size(), 3);
 }
 
@@ -43,7 +61,10 @@ fn numeric_first_tokens_share_the_wildcard_branch() {
     let mut d = drain(DrainConfig::default());
     add(&mut d, "123 apples eaten");
     // Different first token but numeric: same branch, similar enough.
-    assert_eq!(add(&mut d, "456 apples eaten"), (1, Change::Changed, "<*> apples eaten".into()));
+    assert_eq!(
+        add(&mut d, "456 apples eaten"),
+        (1, Change::Changed, "<*> apples eaten".into())
+    );
     let mut plain = drain(DrainConfig {
         parametrize_numeric_tokens: false,
         ..DrainConfig::default()
@@ -65,7 +86,11 @@ fn max_children_overflow_goes_to_the_wildcard_child() {
     // gamma shares the wildcard child with beta? drain3: children {alpha, beta} → len+1 == 3 → wildcard.
     assert_eq!(change, Change::Created, "{id} {template}");
     let (_, change, template) = add(&mut d, "delta x y");
-    assert_eq!(change, Change::Changed, "delta joins gamma under the wildcard child");
+    assert_eq!(
+        change,
+        Change::Changed,
+        "delta joins gamma under the wildcard child"
+    );
     assert_eq!(template, "<*> x y");
 }
 
@@ -120,7 +145,10 @@ fn eviction_never_reports_a_template_as_new_again() {
             }
         }
     }
-    assert_eq!(created, 20, "each of the 20 templates is created exactly once");
+    assert_eq!(
+        created, 20,
+        "each of the 20 templates is created exactly once"
+    );
     assert!(d.cluster_count() <= 2);
 }
 
@@ -131,7 +159,12 @@ fn snapshot_round_trip_keeps_ids_and_knowledge() {
         ..DrainConfig::default()
     });
     for line in [
-        "alpha one", "beta two", "gamma three", "delta four", "alpha five", "epsilon 6 x",
+        "alpha one",
+        "beta two",
+        "gamma three",
+        "delta four",
+        "alpha five",
+        "epsilon 6 x",
     ] {
         d.add(line);
     }
@@ -139,20 +172,40 @@ fn snapshot_round_trip_keeps_ids_and_knowledge() {
     let mut restored = Drain::restore(&bytes).unwrap();
     assert_eq!(restored.cluster_count(), d.cluster_count());
     assert_eq!(restored.evicted_count(), d.evicted_count());
-    for line in ["alpha seven", "beta eight", "gamma nine", "delta ten", "epsilon 7 x"] {
+    for line in [
+        "alpha seven",
+        "beta eight",
+        "gamma nine",
+        "delta ten",
+        "epsilon 7 x",
+    ] {
         let before = d.add(line);
         let (before_id, before_change) = (before.cluster.id(), before.change);
         let after = restored.add(line);
-        assert_eq!((after.cluster.id(), after.change), (before_id, before_change), "{line}");
-        assert_ne!(after.change, Change::Created, "{line} was known before the restart");
+        assert_eq!(
+            (after.cluster.id(), after.change),
+            (before_id, before_change),
+            "{line}"
+        );
+        assert_ne!(
+            after.change,
+            Change::Created,
+            "{line} was known before the restart"
+        );
     }
     // New templates continue the id sequence.
-    assert_eq!(restored.add("brand new template here").cluster.id(), d.add("brand new template here").cluster.id());
+    assert_eq!(
+        restored.add("brand new template here").cluster.id(),
+        d.add("brand new template here").cluster.id()
+    );
 }
 
 #[test]
 fn snapshot_errors_are_clear() {
-    assert!(matches!(Drain::restore(b"nonsense"), Err(SnapshotError::NotASnapshot)));
+    assert!(matches!(
+        Drain::restore(b"nonsense"),
+        Err(SnapshotError::NotASnapshot)
+    ));
     let mut bytes = drain(DrainConfig::default()).snapshot();
     bytes[5] = 9;
     assert_eq!(
@@ -160,14 +213,27 @@ fn snapshot_errors_are_clear() {
         "snapshot version 9 is not supported (this build reads version 1)"
     );
     let bytes = drain(DrainConfig::default()).snapshot();
-    assert!(matches!(Drain::restore(&bytes[..bytes.len() - 3]), Err(SnapshotError::Corrupt(_))));
+    assert!(matches!(
+        Drain::restore(&bytes[..bytes.len() - 3]),
+        Err(SnapshotError::Corrupt(_))
+    ));
 }
 
 #[test]
 fn config_validation() {
     assert_eq!(
-        Drain::new(DrainConfig { depth: 2, ..DrainConfig::default() }).unwrap_err(),
+        Drain::new(DrainConfig {
+            depth: 2,
+            ..DrainConfig::default()
+        })
+        .unwrap_err(),
         ConfigError::Depth(2)
     );
-    assert!(Drain::new(DrainConfig { sim_th: 1.5, ..DrainConfig::default() }).is_err());
+    assert!(
+        Drain::new(DrainConfig {
+            sim_th: 1.5,
+            ..DrainConfig::default()
+        })
+        .is_err()
+    );
 }

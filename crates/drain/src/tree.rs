@@ -62,7 +62,12 @@ impl Tree {
     /// either side (the exact child and the wildcard child at each level).
     /// Used for the graveyard of evicted templates, where a revived line must
     /// find its old template however the path was keyed.
-    pub(crate) fn leaves_for_any(&self, tokens: &[&str], max_node_depth: usize, out: &mut Vec<NodeId>) {
+    pub(crate) fn leaves_for_any(
+        &self,
+        tokens: &[&str],
+        max_node_depth: usize,
+        out: &mut Vec<NodeId>,
+    ) {
         let Some(start) = self.by_length.get(&tokens.len()) else {
             return;
         };
@@ -136,14 +141,24 @@ impl Tree {
     /// The child of `node` a token with no exact child goes to, created if
     /// needed: numbers to the wildcard child; others get their own child until
     /// `max_children`, after which they share the wildcard child.
-    fn branch(&mut self, node: NodeId, token: &str, max_children: usize, parametrize_numeric_tokens: bool) -> NodeId {
+    fn branch(
+        &mut self,
+        node: NodeId,
+        token: &str,
+        max_children: usize,
+        parametrize_numeric_tokens: bool,
+    ) -> NodeId {
         let children = &self.nodes[node as usize].children;
         let has_wildcard = children.contains_key(WILDCARD);
         let count = children.len();
         let key = if parametrize_numeric_tokens && has_digit(token) {
             WILDCARD
         } else if has_wildcard {
-            if count < max_children { token } else { WILDCARD }
+            if count < max_children {
+                token
+            } else {
+                WILDCARD
+            }
         } else if count + 1 < max_children {
             token
         } else {

@@ -27,8 +27,13 @@ struct Table {
 }
 
 fn table(datasets: &[inspector_log_eval::Dataset], settings: Settings) -> Table {
-    let systems: Vec<SystemScore> = datasets.iter().map(|d| inspector_log_eval::score(d, settings)).collect();
-    let mean = |f: fn(&SystemScore) -> f64| systems.iter().map(f).sum::<f64>() / systems.len().max(1) as f64;
+    let systems: Vec<SystemScore> = datasets
+        .iter()
+        .map(|d| inspector_log_eval::score(d, settings))
+        .collect();
+    let mean = |f: fn(&SystemScore) -> f64| {
+        systems.iter().map(f).sum::<f64>() / systems.len().max(1) as f64
+    };
     Table {
         settings,
         mean_grouping_accuracy: mean(|s| s.grouping_accuracy),

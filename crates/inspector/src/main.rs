@@ -67,9 +67,7 @@ enum LogsCommand {
     },
     /// Learn templates from a file (or stdin: `-` or nothing) and print them
     /// with counts, most frequent first.
-    Mine {
-        input: Option<std::path::PathBuf>,
-    },
+    Mine { input: Option<std::path::PathBuf> },
 }
 
 #[derive(Debug, clap::Args)]
@@ -119,7 +117,11 @@ async fn main() -> anyhow::Result<()> {
                 None => println!("No inspection report has been assembled yet."),
             }
         }
-        Command::Logs(LogsCommand::Eval { dir, settings, json }) => logs::eval(&dir, settings, json)?,
+        Command::Logs(LogsCommand::Eval {
+            dir,
+            settings,
+            json,
+        }) => logs::eval(&dir, settings, json)?,
         Command::Logs(LogsCommand::Mine { input }) => logs::mine(input.as_ref())?,
         Command::Context { nats } => {
             let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;

@@ -102,7 +102,10 @@ pub fn load_all(dir: &Path) -> Result<Vec<Dataset>, EvalError> {
         }
     }
     if datasets.is_empty() {
-        return Err(format_error(dir, "no system folder with <S>/<S>_2k.log found"));
+        return Err(format_error(
+            dir,
+            "no system folder with <S>/<S>_2k.log found",
+        ));
     }
     Ok(datasets)
 }
@@ -110,7 +113,9 @@ pub fn load_all(dir: &Path) -> Result<Vec<Dataset>, EvalError> {
 /// Loads one system.
 pub fn load(dir: &Path, system: &str, settings: SystemSettings) -> Result<Dataset, EvalError> {
     let log_path = dir.join(system).join(format!("{system}_2k.log"));
-    let csv_path = dir.join(system).join(format!("{system}_2k.log_structured.csv"));
+    let csv_path = dir
+        .join(system)
+        .join(format!("{system}_2k.log_structured.csv"));
     let header = Regex::new(&settings.header_regex)
         .map_err(|e| format_error(&log_path, format!("header_regex: {e}")))?;
     let raw = std::fs::read(&log_path).map_err(io(&log_path))?;
@@ -122,8 +127,12 @@ pub fn load(dir: &Path, system: &str, settings: SystemSettings) -> Result<Datase
         .map(|line| split_header(&header, line).to_string())
         .collect();
 
-    let mut reader = csv::Reader::from_path(&csv_path).map_err(|e| format_error(&csv_path, e.to_string()))?;
-    let headers = reader.headers().map_err(|e| format_error(&csv_path, e.to_string()))?.clone();
+    let mut reader =
+        csv::Reader::from_path(&csv_path).map_err(|e| format_error(&csv_path, e.to_string()))?;
+    let headers = reader
+        .headers()
+        .map_err(|e| format_error(&csv_path, e.to_string()))?
+        .clone();
     let event_column = headers
         .iter()
         .position(|h| h == "EventId")
@@ -139,7 +148,11 @@ pub fn load(dir: &Path, system: &str, settings: SystemSettings) -> Result<Datase
     if truth.len() != contents.len() {
         return Err(format_error(
             &csv_path,
-            format!("{} ground-truth rows for {} log lines", truth.len(), contents.len()),
+            format!(
+                "{} ground-truth rows for {} log lines",
+                truth.len(),
+                contents.len()
+            ),
         ));
     }
     Ok(Dataset {
@@ -245,7 +258,10 @@ pub fn new_template_precision_recall(truth: &[String], created: &[bool]) -> (f64
         true_positive += usize::from(first && created);
     }
     let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
-    (ratio(true_positive, predicted), ratio(true_positive, actual))
+    (
+        ratio(true_positive, predicted),
+        ratio(true_positive, actual),
+    )
 }
 
 #[cfg(test)]
@@ -270,7 +286,8 @@ mod tests {
     fn precision_recall_of_new_templates() {
         let truth = strings(&["a", "a", "b", "c", "b"]);
         // Created at lines 0 (right), 1 (wrong), 3 (right); missed b at 2.
-        let (precision, recall) = new_template_precision_recall(&truth, &[true, true, false, true, false]);
+        let (precision, recall) =
+            new_template_precision_recall(&truth, &[true, true, false, true, false]);
         assert!((precision - 2.0 / 3.0).abs() < 1e-12);
         assert!((recall - 2.0 / 3.0).abs() < 1e-12);
     }
@@ -278,7 +295,10 @@ mod tests {
     #[test]
     fn header_split() {
         let header = Regex::new(r"^(?P<Date>\S+)\s+(?P<Level>\S+)\s+(?P<Content>.*?)$").unwrap();
-        assert_eq!(split_header(&header, "2024 INFO hello world"), "hello world");
+        assert_eq!(
+            split_header(&header, "2024 INFO hello world"),
+            "hello world"
+        );
         assert_eq!(split_header(&header, "nohead"), "nohead");
     }
 }
