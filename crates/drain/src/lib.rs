@@ -218,8 +218,27 @@ pub struct Drain {
     /// Evicted templates, searchable like the live tree.
     graveyard: Graveyard,
     next_id: ClusterId,
-    /// Reused token buffer (avoids an allocation per line).
+    /// Reused buffer for extra-delimiter replacement.
     scratch: String,
+    /// Reused token vector (its allocation, emptied between lines).
+    token_buffer: Vec<&'static str>,
+}
+
+/// Python's `str.split()` separators: Unicode whitespace plus the ASCII
+/// information separators \x1c–\x1f (drain3 tokenizes with `split()`).
+fn is_python_whitespace(c: char) -> bool {
+    if c.is_ascii() {
+        matches!(c, ' ' | '\t'..='\r' | '\x1c'..='\x1f')
+    } else {
+        c.is_whitespace()
+    }
+}
+
+/// Empties `tokens` and gives back its allocation with a `'static` element
+/// type, so the next line can reuse it (in-place collect keeps the buffer).
+fn recycle(mut tokens: Vec<&str>) -> Vec<&'static str> {
+    tokens.clear();
+    tokens.into_iter().map(|_| "").collect()
 }
 
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
@@ -249,6 +268,7 @@ impl Drain {
             graveyard: Graveyard::default(),
             next_id: 1,
             scratch: String::new(),
+            token_buffer: Vec::new(),
         })
     }
 
@@ -289,9 +309,10 @@ impl Drain {
             }
             scratch.as_str()
         };
-        let tokens: Vec<&str> = content.split_whitespace().collect();
+        let mut tokens: Vec<&str> = std::mem::take(&mut self.token_buffer);
+        tokens.extend(content.split(is_python_whitespace).filter(|t| !t.is_empty()));
         let (id, change) = self.add_tokens(&tokens);
-        drop(tokens);
+        self.token_buffer = recycle(tokens);
         self.scratch = scratch;
         Added {
             cluster: &self.clusters[&id],

@@ -237,3 +237,11 @@ fn config_validation() {
         .is_err()
     );
 }
+
+#[test]
+fn tokenizes_like_python_split() {
+    let mut d = drain(DrainConfig::default());
+    // Vertical tab, form feed, information separators, no-break space.
+    let (_, _, template) = add(&mut d, " a\x0bb\x0cc\x1cd\x1fe\u{a0}f  g\r\n");
+    assert_eq!(template, "a b c d e f g");
+}
