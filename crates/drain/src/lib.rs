@@ -310,7 +310,11 @@ impl Drain {
             scratch.as_str()
         };
         let mut tokens: Vec<&str> = std::mem::take(&mut self.token_buffer);
-        tokens.extend(content.split(is_python_whitespace).filter(|t| !t.is_empty()));
+        tokens.extend(
+            content
+                .split(is_python_whitespace)
+                .filter(|t| !t.is_empty()),
+        );
         let (id, change) = self.add_tokens(&tokens);
         self.token_buffer = recycle(tokens);
         self.scratch = scratch;

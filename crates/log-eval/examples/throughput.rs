@@ -10,7 +10,9 @@ use inspector_drain::{Drain, DrainConfig, Masker};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let input = args.next().ok_or("usage: throughput <lines> <out> [none|builtin] [drain3|recommended]")?;
+    let input = args
+        .next()
+        .ok_or("usage: throughput <lines> <out> [none|builtin] [drain3|recommended]")?;
     let output = args.next().ok_or("missing output path")?;
     let masker = match args.next().as_deref() {
         None | Some("none") => Masker::none(),
@@ -48,7 +50,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut clusters: Vec<_> = drain.clusters().collect();
     clusters.sort_by_key(|c| c.id());
     for cluster in clusters {
-        writeln!(out, "{}\t{}\t{}", cluster.id(), cluster.size(), cluster.template())?;
+        writeln!(
+            out,
+            "{}\t{}\t{}",
+            cluster.id(),
+            cluster.size(),
+            cluster.template()
+        )?;
     }
     Ok(())
 }

@@ -175,7 +175,10 @@ pub fn split_header<'a>(header: &Regex, line: &'a str) -> &'a str {
 /// Every system's message lines, in system order, repeated until `count`
 /// lines: the throughput benchmark's input.
 pub fn benchmark_lines(dir: &Path, count: usize) -> Result<Vec<String>, EvalError> {
-    let all: Vec<String> = load_all(dir)?.into_iter().flat_map(|d| d.contents).collect();
+    let all: Vec<String> = load_all(dir)?
+        .into_iter()
+        .flat_map(|d| d.contents)
+        .collect();
     Ok(all.iter().cycle().take(count).cloned().collect())
 }
 
