@@ -1,0 +1,367 @@
+//! The running sensor: lines in from a source, templates learnt per
+//! workload, a `log_pattern` finding for each new one after warm-up, a run
+//! summary and a snapshot every interval, a last snapshot on shutdown.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use inspector_bus::Bus;
+use inspector_domain::{Finding, FindingKind, SensorError, SensorRun, Severity};
+use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{LogPatternConfig, SourceConfig};
+use crate::miner::{LineOrigin, Miner, NewPattern};
+use crate::source::{SourceEvent, follow_file, follow_kubernetes};
+
+/// Name of this sensor in findings, run summaries and subjects.
+pub const SENSOR: &str = "log-pattern";
+
+/// Most errors carried in one run summary.
+const MAX_ERRORS_PER_RUN: usize = 50;
+
+/// Words that make a new template a warning rather than information.
+const ALARMING: &[&str] = &[
+    "error",
+    "exception",
+    "fatal",
+    "panic",
+    "refused",
+    "failed",
+    "failure",
+    "timeout",
+    "timed out",
+    "denied",
+    "killed",
+    "oom",
+    "unreachable",
+    "traceback",
+];
+
+/// The sensor's state between passes.
+#[derive(Debug)]
+pub struct LogPatternSensor {
+    config: LogPatternConfig,
+    miner: Miner,
+    bus: Bus,
+    metrics: SensorMetrics,
+    instance: String,
+    window_start: DateTime<Utc>,
+    findings: u32,
+    errors: Vec<SensorError>,
+}
+
+impl LogPatternSensor {
+    /// A sensor with its templates restored from the snapshot file, if any.
+    pub fn new(
+        config: LogPatternConfig,
+        bus: Bus,
+        metrics: SensorMetrics,
+        instance: String,
+    ) -> Self {
+        let masker = config.masker().expect("masks validated at start");
+        let mut miner = Miner::new(
+            config.drain_config(),
+            masker,
+            config.warmup_lines,
+            config.max_line_bytes,
+        );
+        let mut errors = Vec::new();
+        if let Some(path) = &config.snapshot.path {
+            match std::fs::read(path) {
+                Ok(bytes) => match miner.restore(&bytes) {
+                    Ok(workloads) => {
+                        tracing::info!(path = %path.display(), workloads, "templates restored")
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %e, "snapshot unusable; starting empty");
+                        errors.push(SensorError {
+                            subject: path.display().to_string(),
+                            message: e.to_string(),
+                        });
+                    }
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => errors.push(SensorError {
+                    subject: path.display().to_string(),
+                    message: format!("cannot read snapshot: {e}"),
+                }),
+            }
+        }
+        LogPatternSensor {
+            config,
+            miner,
+            bus,
+            metrics,
+            instance,
+            window_start: Utc::now(),
+            findings: 0,
+            errors,
+        }
+    }
+
+    /// Takes events until `shutdown` (or until the source closes, when
+    /// `stop_when_source_ends`), then closes a last run and saves a snapshot.
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<SourceEvent>,
+        shutdown: CancellationToken,
+        stop_when_source_ends: bool,
+    ) {
+        let mut ticker = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.config.interval,
+            self.config.interval,
+        );
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => self.close_run().await,
+                event = events.recv() => match event {
+                    Some(SourceEvent::Line { origin, text }) => self.on_line(&origin, &text).await,
+                    Some(SourceEvent::Error { subject, message }) => self.on_error(subject, message),
+                    None if stop_when_source_ends => break,
+                    None => {
+                        // The source is done (a file): keep serving until shutdown.
+                        shutdown.cancelled().await;
+                        break;
+                    }
+                },
+            }
+        }
+        self.close_run().await;
+        let pending =
+            match tokio::time::timeout(Duration::from_secs(10), self.bus.flush_pending()).await {
+                Ok(Ok(())) => 0,
+                _ => self.bus.pending().await,
+            };
+        if pending > 0 {
+            tracing::error!(pending, "shut down with unsent findings");
+        }
+    }
+
+    async fn on_line(&mut self, origin: &LineOrigin, text: &str) {
+        let Some(pattern) = self.miner.learn(&origin.workload, text) else {
+            return;
+        };
+        let finding = pattern_finding(
+            origin,
+            &pattern,
+            self.config.shadow,
+            &self.instance,
+            Utc::now(),
+        );
+        tracing::info!(workload = %origin.workload, template = %pattern.template, "new log pattern");
+        self.findings += 1;
+        match self.bus.publish_finding(&finding).await {
+            Ok(()) => {
+                self.metrics.findings.inc();
+            }
+            Err(e) => {
+                // Kept in the bus outbox and retried; say so in the run.
+                self.metrics.error("publish");
+                self.on_error(
+                    "nats".into(),
+                    format!("publish failed, finding queued for retry: {e}"),
+                );
+            }
+        }
+    }
+
+    fn on_error(&mut self, subject: String, message: String) {
+        self.metrics.error("source");
+        if self.errors.len() < MAX_ERRORS_PER_RUN {
+            self.errors.push(SensorError { subject, message });
+        }
+    }
+
+    /// Publishes the run summary of the window and saves the snapshot.
+    async fn close_run(&mut self) {
+        let now = Utc::now();
+        if let Some(path) = self.config.snapshot.path.clone()
+            && let Err(e) = write_atomically(&path, &self.miner.snapshot())
+        {
+            self.on_error(
+                path.display().to_string(),
+                format!("saving the snapshot failed: {e}"),
+            );
+        }
+        let run = SensorRun {
+            sensor: SENSOR.into(),
+            instance: self.instance.clone(),
+            started_at: self.window_start,
+            finished_at: now,
+            findings: std::mem::take(&mut self.findings),
+            errors: std::mem::take(&mut self.errors),
+            interval_seconds: self.config.interval.as_secs().max(1),
+            shadow: self.config.shadow,
+        };
+        self.window_start = now;
+        if let Err(e) = self.bus.publish_run(&run).await {
+            self.metrics.error("publish");
+            tracing::error!(error = %e, "run summary queued for retry");
+        }
+        self.metrics.passes.inc();
+        self.metrics
+            .publish_pending
+            .set(self.bus.pending().await as i64);
+    }
+
+    /// Lines and live templates per workload.
+    pub fn stats(&self) -> BTreeMap<String, (u64, usize)> {
+        self.miner.stats()
+    }
+}
+
+/// The finding for a new template: dedup key from workload + cluster id.
+pub fn pattern_finding(
+    origin: &LineOrigin,
+    pattern: &NewPattern,
+    shadow: bool,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> Finding {
+    let lower = pattern.template.to_lowercase();
+    let severity = if ALARMING.iter().any(|word| lower.contains(word)) {
+        Severity::Warning
+    } else {
+        Severity::Info
+    };
+    let mut labels = BTreeMap::from([("workload".to_string(), origin.workload.clone())]);
+    if !origin.namespace.is_empty() {
+        labels.insert("namespace".into(), origin.namespace.clone());
+    }
+    Finding {
+        id: String::new(),
+        kind: FindingKind::LogPattern,
+        key: format!("{}#{}", origin.workload, pattern.cluster_id),
+        labels,
+        severity,
+        description: format!(
+            "{} logged a line shape never seen before: {}",
+            origin.workload, pattern.template
+        ),
+        current_value: None,
+        threshold: None,
+        expected_mean: None,
+        expected_std: None,
+        deviation_sigma: None,
+        template: Some(pattern.template.clone()),
+        example: Some(pattern.example.clone()),
+        slope_per_hour: None,
+        r_squared: None,
+        confidence: None,
+        predicted_hours_to_breach: None,
+        source: [
+            origin.namespace.as_str(),
+            origin.pod.as_str(),
+            origin.container.as_str(),
+        ]
+        .iter()
+        .filter(|part| !part.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("/"),
+        detected_at: now,
+        shadow,
+        sensor: SENSOR.into(),
+        instance: instance.into(),
+    }
+    .with_computed_id()
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// crash never leaves a half-written snapshot.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// Starts the configured source; its events arrive on the returned channel.
+pub async fn start_source(
+    config: &LogPatternConfig,
+    shutdown: CancellationToken,
+) -> Result<mpsc::Receiver<SourceEvent>, ServeError> {
+    let (sender, receiver) = mpsc::channel(10_000);
+    match &config.source {
+        SourceConfig::File { path, workload } => {
+            tokio::spawn(follow_file(
+                path.clone(),
+                workload.clone(),
+                sender,
+                shutdown,
+            ));
+        }
+        SourceConfig::Kubernetes(kubernetes) => {
+            let client = match &kubernetes.api_url {
+                Some(url) => {
+                    let url = url.parse().map_err(|e| {
+                        ServeError::Kubernetes(format!("source.api_url {url:?}: {e}"))
+                    })?;
+                    kube::Client::try_from(kube::Config::new(url))
+                        .map_err(|e| ServeError::Kubernetes(e.to_string()))?
+                }
+                None => kube::Client::try_default().await.map_err(|e| {
+                    ServeError::Kubernetes(format!("no in-cluster config or kubeconfig: {e}"))
+                })?,
+            };
+            tokio::spawn(follow_kubernetes(
+                client,
+                kubernetes.clone(),
+                config.shard,
+                sender,
+                shutdown,
+            ));
+        }
+    }
+    Ok(receiver)
+}
+
+/// Errors that stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("kubernetes client: {0}")]
+    Kubernetes(String),
+    #[error("ops server: {0}")]
+    Ops(#[from] std::io::Error),
+}
+
+/// The whole service: ops endpoints on `listener`, mining until `shutdown`.
+pub async fn serve(
+    config: LogPatternConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let mut registry = Registry::default();
+    let metrics = SensorMetrics::register(&mut registry);
+    let ops = OpsState::new(registry);
+    let server = tokio::spawn(serve_http(
+        listener,
+        ops_router(ops.clone()),
+        shutdown.clone(),
+    ));
+    if !config.enabled {
+        tracing::warn!("log-pattern is switched off in its config (enabled: false); idle");
+        ops.set_ready(true);
+        shutdown.cancelled().await;
+        return Ok(server.await.unwrap_or(Ok(()))?);
+    }
+    let instance = inspector_runtime::instance_name();
+    let Some(bus) =
+        Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
+    else {
+        return Ok(server.await.unwrap_or(Ok(()))?);
+    };
+    let events = start_source(&config, shutdown.clone()).await?;
+    ops.set_ready(true);
+    tracing::info!(shard = ?config.shard, shadow = config.shadow, "log-pattern running");
+    LogPatternSensor::new(config, bus, metrics, instance)
+        .run(events, shutdown, false)
+        .await;
+    Ok(server.await.unwrap_or(Ok(()))?)
+}
