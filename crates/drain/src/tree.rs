@@ -43,8 +43,7 @@ impl Tree {
     /// candidates for `tokens`, if the path exists.
     pub(crate) fn leaf_for(&self, tokens: &[&str], max_node_depth: usize) -> Option<NodeId> {
         let mut node = *self.by_length.get(&tokens.len())?;
-        let mut depth = 1;
-        for token in tokens {
+        for (depth, token) in (1usize..).zip(tokens) {
             if depth >= max_node_depth || depth == tokens.len() {
                 break;
             }
@@ -53,7 +52,6 @@ impl Tree {
                 Some(child) => *child,
                 None => *children.get(WILDCARD)?,
             };
-            depth += 1;
         }
         Some(node)
     }
@@ -72,8 +70,7 @@ impl Tree {
             return;
         };
         let mut frontier = vec![*start];
-        let mut depth = 1;
-        for token in tokens {
+        for (depth, token) in (1usize..).zip(tokens) {
             if depth >= max_node_depth || depth == tokens.len() {
                 break;
             }
@@ -90,7 +87,6 @@ impl Tree {
                 }
             }
             frontier = next;
-            depth += 1;
         }
         out.extend(frontier);
     }
@@ -120,8 +116,7 @@ impl Tree {
             self.nodes[node as usize].cluster_ids = vec![id];
             return node;
         }
-        let mut depth = 1;
-        for token in tokens {
+        for (depth, token) in (1usize..).zip(tokens) {
             if depth >= max_node_depth || depth >= token_count {
                 let leaf = &mut self.nodes[node as usize];
                 leaf.cluster_ids.retain(|existing| keep(*existing));
@@ -133,7 +128,6 @@ impl Tree {
                 Some(child) => *child,
                 None => self.branch(node, token, max_children, parametrize_numeric_tokens),
             };
-            depth += 1;
         }
         node
     }

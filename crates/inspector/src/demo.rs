@@ -11,6 +11,7 @@ use chrono::Utc;
 use inspector_aggregator::{AggregatorConfig, AggregatorMetrics};
 use inspector_bus::Bus;
 use inspector_domain::InspectionReport;
+use inspector_log_pattern::{LineOrigin, LogPatternConfig, LogPatternSensor, SourceEvent};
 use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
 use inspector_trend_predictor::{TrendPredictor, TrendPredictorConfig};
 use prometheus_client::registry::Registry;
@@ -28,6 +29,33 @@ pub struct DemoOptions {
     pub once: bool,
     /// Time between sensor passes and reports while serving.
     pub interval: Duration,
+}
+
+/// Feeds the bundled checkout log through the log-pattern sensor (the same
+/// code as the service, lines from memory instead of pod logs).
+async fn replay_logs(bus: &Bus) -> anyhow::Result<(u64, u64)> {
+    let config: LogPatternConfig =
+        inspector_runtime::load_config_from_str(crate::scenario::LOG_CONFIG)
+            .context("demo log-pattern config")?;
+    config.validate().map_err(anyhow::Error::msg)?;
+    let (sender, events) = tokio::sync::mpsc::channel(1024);
+    for text in crate::scenario::checkout_log_lines() {
+        let origin = LineOrigin {
+            workload: "checkout".into(),
+            namespace: "shop".into(),
+            pod: "checkout-7f9c-x1".into(),
+            container: "app".into(),
+        };
+        sender.send(SourceEvent::Line { origin, text }).await?;
+    }
+    drop(sender);
+    let sensor = LogPatternSensor::new(
+        config,
+        bus.clone(),
+        SensorMetrics::register(&mut Registry::default()),
+        "demo".into(),
+    );
+    Ok(sensor.run(events, CancellationToken::new(), true).await)
 }
 
 /// Runs the demo; returns the first report.
@@ -78,7 +106,8 @@ pub async fn run(
     // every message of it (findings plus the run summary).
     let before = running.handle.shared().processed();
     let outcome = predictor.run_once(Utc::now()).await;
-    let expected = before + outcome.findings.len() as u64 + 1;
+    let (log_findings, log_runs) = replay_logs(&bus).await?;
+    let expected = before + outcome.findings.len() as u64 + 1 + log_findings + log_runs;
     while running.handle.shared().processed() < expected {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

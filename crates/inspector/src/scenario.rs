@@ -119,3 +119,40 @@ impl RangeSource for Scenario {
             .collect())
     }
 }
+
+/// The demo's log scenario: a checkout service's ordinary lines (the
+/// warm-up), then two line shapes it never printed before.
+pub fn checkout_log_lines() -> Vec<String> {
+    let mut lines = Vec::new();
+    for i in 0..40u32 {
+        lines.push(match i % 4 {
+            0 => format!("GET /api/cart/{} 200 in {}ms", 1000 + i, 12 + i % 7),
+            1 => format!(
+                "POST /api/checkout order={} items={} total={}.{:02} EUR",
+                5000 + i,
+                1 + i % 5,
+                20 + i,
+                i % 100
+            ),
+            2 => format!(
+                "payment authorized for order {} via provider stripe in {}ms",
+                5000 + i,
+                80 + i
+            ),
+            _ => format!("cache hit ratio {}% over {} requests", 90 + i % 9, 200 + i),
+        });
+    }
+    lines.push(
+        "java.net.SocketTimeoutException: Read timed out calling payments at 10.0.4.17:8443".into(),
+    );
+    lines.push("GET /api/cart/2041 200 in 14ms".into());
+    lines.push("circuit breaker OPEN for payments after 5 consecutive failures".into());
+    lines.push(
+        "java.net.SocketTimeoutException: Read timed out calling payments at 10.0.4.18:8443".into(),
+    );
+    lines
+}
+
+/// Log-pattern config for the demo (in-process, no snapshot).
+pub const LOG_CONFIG: &str =
+    "warmup_lines: 40\ninterval: 1h\nsource: {kind: file, path: '-', workload: checkout}\n";

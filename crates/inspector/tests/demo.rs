@@ -23,9 +23,20 @@ fn demo_once_prints_the_scenarios_findings() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("findings: 3 (dynamic_anomaly: 0, log_pattern: 0, trend_breach: 3)"),
+        stdout.contains("findings: 5 (dynamic_anomaly: 0, log_pattern: 2, trend_breach: 3)"),
         "{stdout}"
     );
+    // The log scenario: two new shapes after the warm-up; variations of known ones are not new.
+    for template in [
+        "java.net.SocketTimeoutException: Read timed out calling payments at <IP>",
+        "circuit breaker OPEN for payments after <NUM> consecutive failures",
+    ] {
+        assert!(
+            stdout.contains(&format!("never seen before: {template}")),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains("never seen before: GET"), "{stdout}");
     assert!(
         stdout.contains("CRITICAL  trend_breach  email_queue_depth{queue=\"outbound-email\"}"),
         "{stdout}"
@@ -83,7 +94,7 @@ fn demo_serves_the_api_until_sigterm() {
         .unwrap();
     assert_eq!(
         context["findings"].as_array().unwrap().len(),
-        3,
+        5,
         "{context}"
     );
 

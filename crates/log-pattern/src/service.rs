@@ -54,6 +54,8 @@ pub struct LogPatternSensor {
     window_start: DateTime<Utc>,
     findings: u32,
     errors: Vec<SensorError>,
+    published_findings: u64,
+    runs: u64,
 }
 
 impl LogPatternSensor {
@@ -102,17 +104,20 @@ impl LogPatternSensor {
             window_start: Utc::now(),
             findings: 0,
             errors,
+            published_findings: 0,
+            runs: 0,
         }
     }
 
     /// Takes events until `shutdown` (or until the source closes, when
     /// `stop_when_source_ends`), then closes a last run and saves a snapshot.
+    /// Returns what it published: (findings, run summaries).
     pub async fn run(
         mut self,
         mut events: mpsc::Receiver<SourceEvent>,
         shutdown: CancellationToken,
         stop_when_source_ends: bool,
-    ) {
+    ) -> (u64, u64) {
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + self.config.interval,
             self.config.interval,
@@ -142,6 +147,7 @@ impl LogPatternSensor {
         if pending > 0 {
             tracing::error!(pending, "shut down with unsent findings");
         }
+        (self.published_findings, self.runs)
     }
 
     async fn on_line(&mut self, origin: &LineOrigin, text: &str) {
@@ -157,6 +163,7 @@ impl LogPatternSensor {
         );
         tracing::info!(workload = %origin.workload, template = %pattern.template, "new log pattern");
         self.findings += 1;
+        self.published_findings += 1;
         match self.bus.publish_finding(&finding).await {
             Ok(()) => {
                 self.metrics.findings.inc();
@@ -201,6 +208,7 @@ impl LogPatternSensor {
             shadow: self.config.shadow,
         };
         self.window_start = now;
+        self.runs += 1;
         if let Err(e) = self.bus.publish_run(&run).await {
             self.metrics.error("publish");
             tracing::error!(error = %e, "run summary queued for retry");
