@@ -20,8 +20,12 @@ fn keys(report: &InspectionReport) -> Vec<String> {
 #[tokio::test]
 async fn restart_loses_nothing_published_while_down() {
     let env = Env::start();
+    // A message JetStream hands to the stopping aggregator's last open pull
+    // request is redelivered after `ack_wait`; keep that short here.
+    let mut config = env.config();
+    config.ack_wait = Some(Duration::from_secs(2));
     let bus = env.bus().await;
-    let first = Aggregator::start(env.config(), "agg-a").await;
+    let first = Aggregator::start(config.clone(), "agg-a").await;
     for i in 0..3 {
         bus.publish_finding(&finding("before", &[("i", &i.to_string())]))
             .await
@@ -36,7 +40,7 @@ async fn restart_loses_nothing_published_while_down() {
             .await
             .unwrap();
     }
-    let second = Aggregator::start(env.config(), "agg-b").await;
+    let second = Aggregator::start(config, "agg-b").await;
     // The restarted aggregator serves the report its predecessor closed...
     let client = env.nats_client().await;
     let previous = request_report(&client, &env.prefix)

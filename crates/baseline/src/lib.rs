@@ -22,6 +22,10 @@
 //! not a guess. A constant series gets a scale floor so that any change is
 //! flagged, and no change is not.
 
+mod streaming;
+
+pub use streaming::{Observation, Policy, StreamingDetector};
+
 /// Robust scale factor turning a median absolute deviation into σ for
 /// normally distributed residuals.
 const MAD_TO_SIGMA: f64 = 1.4826;

@@ -1,5 +1,6 @@
 //! `inspector`: the operator's command-line tool.
 
+mod baseline;
 mod demo;
 mod logs;
 mod query;
@@ -49,6 +50,35 @@ enum Command {
     /// Log template mining: evaluate the engine, or mine a file.
     #[command(subcommand)]
     Logs(LogsCommand),
+    /// Seasonal baselines: backtest and score on the Numenta Anomaly Benchmark.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BaselineCommand {
+    /// Replay every NAB series through the production detector and write
+    /// NAB results files.
+    Backtest {
+        /// NAB directory (data/<category>/<file>.csv, labels/combined_windows.json).
+        #[arg(long)]
+        nab: std::path::PathBuf,
+        /// Results directory.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Detector name in the results layout (no underscore).
+        #[arg(long, default_value = "inspector")]
+        name: String,
+    },
+    /// Score a results directory with NAB's rules, per profile.
+    NabScore {
+        #[arg(long)]
+        nab: std::path::PathBuf,
+        #[arg(long)]
+        results: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +153,12 @@ async fn main() -> anyhow::Result<()> {
             json,
         }) => logs::eval(&dir, settings, json)?,
         Command::Logs(LogsCommand::Mine { input }) => logs::mine(input.as_ref())?,
+        Command::Baseline(BaselineCommand::Backtest { nab, out, name }) => {
+            baseline::backtest(&nab, &out, &name)?
+        }
+        Command::Baseline(BaselineCommand::NabScore { nab, results, json }) => {
+            baseline::nab_score(&nab, &results, json)?
+        }
         Command::Context { nats } => {
             let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;
             println!("{}", serde_json::to_string_pretty(&context)?);
