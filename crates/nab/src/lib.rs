@@ -148,12 +148,14 @@ pub struct DetectorSettings {
 }
 
 impl Default for DetectorSettings {
-    /// The production defaults: 7 days of history, refit hourly, 6 h cooldown.
+    /// The production defaults: 7 days of history, refit hourly, 24 h
+    /// cooldown per series (chosen on the `settings_sweep` example: 6 h
+    /// floods NAB with repeats, 72 h hides later windows).
     fn default() -> Self {
         DetectorSettings {
             history_seconds: 7 * 86_400,
             refit_seconds: 3_600,
-            cooldown_seconds: 6 * 3_600,
+            cooldown_seconds: 24 * 3_600,
             thresholds: Thresholds::default(),
         }
     }
