@@ -8,7 +8,9 @@ use inspector_baseline::Thresholds;
 use inspector_nab::{DetectorSettings, PRODUCTION_THRESHOLD, detect, load, score};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let dir = std::env::args().nth(1).ok_or("usage: settings_sweep <nab dir>")?;
+    let dir = std::env::args()
+        .nth(1)
+        .ok_or("usage: settings_sweep <nab dir>")?;
     let series = load(std::path::Path::new(&dir))?;
     for cooldown_hours in [6, 24, 72] {
         for warning in [3.0, 4.0] {
@@ -20,13 +22,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 },
                 ..DetectorSettings::default()
             };
-            let scores: BTreeMap<String, Vec<f64>> = series.iter().map(|s| (s.key.clone(), detect(s, &settings))).collect();
+            let scores: BTreeMap<String, Vec<f64>> = series
+                .iter()
+                .map(|s| (s.key.clone(), detect(s, &settings)))
+                .collect();
             let table = score(&series, &scores, PRODUCTION_THRESHOLD);
             let cells: Vec<String> = table
                 .iter()
-                .map(|r| format!("{} {:.1} (prod {:.1})", r.profile, r.optimised, r.production))
+                .map(|r| {
+                    format!(
+                        "{} {:.1} (prod {:.1})",
+                        r.profile, r.optimised, r.production
+                    )
+                })
                 .collect();
-            println!("cooldown {cooldown_hours:>2} h, warning {warning}σ: {}", cells.join(" | "));
+            println!(
+                "cooldown {cooldown_hours:>2} h, warning {warning}σ: {}",
+                cells.join(" | ")
+            );
         }
     }
     Ok(())

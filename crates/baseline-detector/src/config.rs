@@ -1,0 +1,199 @@
+//! The baseline detector's configuration; see `deploy/config/baseline-detector.yaml`.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use inspector_bus::NatsConfig;
+use inspector_prometheus::PrometheusConfig;
+use inspector_runtime::Shard;
+use serde::Deserialize;
+
+/// The whole baseline-detector config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BaselineDetectorConfig {
+    /// Switch the sensor off: it serves health and publishes nothing.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Shadow mode: findings are marked shadow (recorded, no alerts).
+    #[serde(default)]
+    pub shadow: bool,
+    /// Time between detection passes.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub interval: Duration,
+    /// Time between background retrains.
+    #[serde(default = "default_retrain", with = "humantime_serde")]
+    pub retrain_interval: Duration,
+    /// History each baseline learns from (at least two days).
+    #[serde(default = "default_lookback", with = "humantime_serde")]
+    pub lookback: Duration,
+    /// Resolution of the training range query; a day must be a whole number of steps.
+    #[serde(default = "default_step", with = "humantime_serde")]
+    pub step: Duration,
+    /// After a series is reported, it reports nothing more for this long.
+    #[serde(default = "default_cooldown", with = "humantime_serde")]
+    pub cooldown: Duration,
+    /// Deviation (σ) at which a value is a warning.
+    #[serde(default = "default_warning")]
+    pub warning_sigma: f64,
+    /// Deviation (σ) at which a value is critical.
+    #[serde(default = "default_critical")]
+    pub critical_sigma: f64,
+    /// Queries in flight at once.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    /// Which share of the metrics this replica owns.
+    #[serde(default)]
+    pub shard: Shard,
+    /// Address of the health and `/metrics` endpoints.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// NATS connection and subjects.
+    #[serde(default)]
+    pub nats: NatsConfig,
+    /// Prometheus connection.
+    pub prometheus: PrometheusConfig,
+    /// The metrics to watch.
+    pub metrics: Vec<WatchedMetric>,
+}
+
+/// One watched metric.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchedMetric {
+    /// Name used in findings and dedup keys.
+    pub name: String,
+    /// PromQL; one baseline per returned series.
+    pub query: String,
+    /// What the metric means, for the finding's description.
+    #[serde(default)]
+    pub description: String,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_retrain() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_lookback() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_step() -> Duration {
+    Duration::from_secs(300)
+}
+fn default_cooldown() -> Duration {
+    Duration::from_secs(24 * 3600)
+}
+fn default_warning() -> f64 {
+    3.0
+}
+fn default_critical() -> f64 {
+    5.0
+}
+fn default_concurrency() -> usize {
+    8
+}
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 9101))
+}
+
+impl BaselineDetectorConfig {
+    /// Checks what serde cannot; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        self.shard.validate()?;
+        if self.step.is_zero()
+            || 86_400 % self.step.as_secs().max(1) != 0
+            || self.step.as_secs() == 0
+        {
+            return Err("step must be a whole number of seconds dividing a day".into());
+        }
+        if self.lookback < Duration::from_secs(2 * 86_400) {
+            return Err("lookback must cover at least two days (two seasons)".into());
+        }
+        if self.interval.is_zero() || self.retrain_interval.is_zero() {
+            return Err("interval and retrain_interval must be positive".into());
+        }
+        if !(self.warning_sigma > 0.0 && self.critical_sigma >= self.warning_sigma) {
+            return Err(
+                "warning_sigma must be positive and critical_sigma at least warning_sigma".into(),
+            );
+        }
+        if self.concurrency == 0 {
+            return Err("concurrency must be at least 1".into());
+        }
+        let mut names = HashSet::new();
+        for (i, metric) in self.metrics.iter().enumerate() {
+            if metric.name.trim().is_empty() {
+                return Err(format!("metrics[{i}].name: must not be empty"));
+            }
+            if !names.insert(metric.name.as_str()) {
+                return Err(format!(
+                    "metrics[{i}].name: duplicate metric name {:?}",
+                    metric.name
+                ));
+            }
+            if metric.query.trim().is_empty() {
+                return Err(format!("metrics[{i}].query: must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Steps in a day (the season length).
+    pub fn period(&self) -> usize {
+        (86_400 / self.step.as_secs().max(1)) as usize
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_is_valid() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/config/baseline-detector.yaml"
+        );
+        let config: BaselineDetectorConfig =
+            inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.period(), 288);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let base = "prometheus: {url: 'http://p:9090'}\nmetrics:\n  - {name: a, query: up}\n";
+        let parse = |yaml: &str| -> Result<(), String> {
+            let config: BaselineDetectorConfig =
+                inspector_runtime::load_config_from_str(yaml).map_err(|e| e.to_string())?;
+            config.validate()
+        };
+        assert!(parse(base).is_ok());
+        assert!(
+            parse(&format!("step: 7m\n{base}"))
+                .unwrap_err()
+                .starts_with("step")
+        );
+        assert!(
+            parse(&format!("lookback: 1d\n{base}"))
+                .unwrap_err()
+                .starts_with("lookback")
+        );
+        assert!(
+            parse(&format!("critical_sigma: 2\n{base}"))
+                .unwrap_err()
+                .starts_with("warning_sigma")
+        );
+        assert!(
+            parse(&base.replace("query: up", "query: ''"))
+                .unwrap_err()
+                .starts_with("metrics[0].query")
+        );
+    }
+}

@@ -1,0 +1,297 @@
+//! Training and detection: one baseline per returned series (labels kept),
+//! refit in the background, judged against the instant value each pass.
+//! One metric's failure is an error in the pass, never a stop.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use inspector_baseline::{Baseline, Severity as BaselineSeverity, Thresholds};
+use inspector_domain::{Finding, FindingKind, SensorError, Severity};
+use inspector_prometheus::{PrometheusClient, Series};
+use tokio::sync::RwLock;
+
+use crate::config::{BaselineDetectorConfig, WatchedMetric};
+
+/// Name of this sensor in findings, run summaries and subjects.
+pub const SENSOR: &str = "baseline-detector";
+
+type Labels = BTreeMap<String, String>;
+/// A series: metric name and labels.
+type SeriesKey = (String, Labels);
+
+#[derive(Debug, Clone)]
+struct Trained {
+    baseline: Baseline,
+    /// Time of the last training sample.
+    until_ms: i64,
+}
+
+/// Baselines of every owned series, shared by the retrain and detect loops.
+#[derive(Debug, Default)]
+pub struct Models {
+    by_series: HashMap<SeriesKey, Trained>,
+    /// Training errors of the latest retrain, reported with the next run.
+    errors: Vec<SensorError>,
+}
+
+/// What a pass produced.
+#[derive(Debug, Default)]
+pub struct PassOutcome {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<SensorError>,
+    pub series_judged: usize,
+}
+
+fn without_name(labels: &Labels) -> Labels {
+    labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__name__")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Values of `series` on the regular grid `start + i·step` (NaN where missing).
+pub fn regular_values(series: &Series, start_ms: i64, step_ms: i64, count: usize) -> Vec<f64> {
+    let mut values = vec![f64::NAN; count];
+    for sample in &series.samples {
+        let offset = sample.t_ms - start_ms;
+        if offset >= 0 && offset % step_ms == 0 {
+            let index = (offset / step_ms) as usize;
+            if index < count {
+                values[index] = sample.value;
+            }
+        }
+    }
+    values
+}
+
+/// The detector: config, Prometheus, the shared models and per-series cooldowns.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    config: BaselineDetectorConfig,
+    prometheus: PrometheusClient,
+    models: Arc<RwLock<Models>>,
+    last_reported: Arc<RwLock<HashMap<SeriesKey, DateTime<Utc>>>>,
+    instance: String,
+}
+
+impl Detector {
+    pub fn new(
+        config: BaselineDetectorConfig,
+        prometheus: PrometheusClient,
+        instance: String,
+    ) -> Self {
+        Detector {
+            config,
+            prometheus,
+            models: Arc::default(),
+            last_reported: Arc::default(),
+            instance,
+        }
+    }
+
+    pub fn config(&self) -> &BaselineDetectorConfig {
+        &self.config
+    }
+
+    fn owned(&self) -> Vec<WatchedMetric> {
+        self.config
+            .metrics
+            .iter()
+            .filter(|m| self.config.shard.owns(&m.name))
+            .cloned()
+            .collect()
+    }
+
+    /// Refits every owned series on the `lookback` before `now` (step-aligned).
+    /// Detection keeps using the previous baselines until this finishes.
+    pub async fn retrain(&self, now: DateTime<Utc>) -> usize {
+        let step_ms = self.config.step.as_millis() as i64;
+        let end_ms = now.timestamp_millis() / step_ms * step_ms;
+        let count = (self.config.lookback.as_millis() as i64 / step_ms) as usize;
+        let start_ms = end_ms - (count as i64 - 1) * step_ms;
+        let (start, end) = (
+            DateTime::from_timestamp_millis(start_ms).unwrap_or(now),
+            DateTime::from_timestamp_millis(end_ms).unwrap_or(now),
+        );
+        let period = self.config.period();
+        let results: Vec<(WatchedMetric, _)> = futures::stream::iter(self.owned())
+            .map(|metric| async move {
+                let result = self
+                    .prometheus
+                    .query_range(&metric.query, start, end, self.config.step)
+                    .await;
+                (metric, result)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let mut trained = HashMap::new();
+        let mut errors = Vec::new();
+        for (metric, result) in results {
+            let error = |message: String| SensorError {
+                subject: metric.name.clone(),
+                message,
+            };
+            match result {
+                Ok(series) if series.is_empty() => errors.push(error(format!(
+                    "training query {:?} returned no series",
+                    metric.query
+                ))),
+                Ok(series) => {
+                    for one in series {
+                        let labels = without_name(&one.labels);
+                        let values = regular_values(&one, start_ms, step_ms, count);
+                        match Baseline::fit(&values, period) {
+                            Ok(baseline) => {
+                                trained.insert(
+                                    (metric.name.clone(), labels),
+                                    Trained {
+                                        baseline,
+                                        until_ms: end_ms,
+                                    },
+                                );
+                            }
+                            Err(e) => errors.push(error(format!("{labels:?}: no baseline: {e}"))),
+                        }
+                    }
+                }
+                Err(e) => errors.push(error(format!("training: {e}"))),
+            }
+        }
+        let fitted = trained.len();
+        let mut models = self.models.write().await;
+        // A metric whose query failed keeps its previous baselines.
+        for ((name, labels), model) in trained {
+            models.by_series.insert((name, labels), model);
+        }
+        models.errors = errors;
+        fitted
+    }
+
+    /// Judges every owned series' current value.
+    pub async fn detect(&self, now: DateTime<Utc>) -> PassOutcome {
+        let results: Vec<(WatchedMetric, _)> = futures::stream::iter(self.owned())
+            .map(|metric| async move {
+                let result = self.prometheus.query(&metric.query, now).await;
+                (metric, result)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .collect()
+            .await;
+        let thresholds = Thresholds {
+            warning_sigma: self.config.warning_sigma,
+            critical_sigma: self.config.critical_sigma,
+        };
+        let step_ms = self.config.step.as_millis() as i64;
+        let cooldown =
+            chrono::Duration::from_std(self.config.cooldown).unwrap_or(chrono::Duration::hours(24));
+        let mut outcome = PassOutcome::default();
+        let models = self.models.read().await;
+        outcome.errors.extend(models.errors.iter().cloned());
+        let mut last_reported = self.last_reported.write().await;
+        for (metric, result) in results {
+            let error = |message: String| SensorError {
+                subject: metric.name.clone(),
+                message,
+            };
+            let series = match result {
+                Ok(series) if series.is_empty() => {
+                    outcome.errors.push(error(format!(
+                        "query {:?} returned no series",
+                        metric.query
+                    )));
+                    continue;
+                }
+                Ok(series) => series,
+                Err(e) => {
+                    outcome.errors.push(error(e.to_string()));
+                    continue;
+                }
+            };
+            for one in series {
+                let labels = without_name(&one.labels);
+                let Some(sample) = one.samples.last() else {
+                    continue;
+                };
+                if !sample.value.is_finite() {
+                    outcome.errors.push(error(format!(
+                        "{labels:?}: current value is {}",
+                        sample.value
+                    )));
+                    continue;
+                }
+                let key = (metric.name.clone(), labels);
+                let Some(model) = models.by_series.get(&key) else {
+                    outcome
+                        .errors
+                        .push(error(format!("{:?}: no baseline yet", key.1)));
+                    continue;
+                };
+                outcome.series_judged += 1;
+                let steps_ahead = (((sample.t_ms - model.until_ms) as f64 / step_ms as f64).ceil()
+                    as i64)
+                    .max(1) as usize;
+                let assessment = model.baseline.assess(sample.value, steps_ahead, thresholds);
+                let Some(severity) = assessment.severity else {
+                    continue;
+                };
+                if last_reported.get(&key).is_some_and(|t| now - *t < cooldown) {
+                    continue;
+                }
+                last_reported.insert(key.clone(), now);
+                let direction = if assessment.sigma > 0.0 {
+                    "above"
+                } else {
+                    "below"
+                };
+                let what = if metric.description.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", metric.description)
+                };
+                outcome.findings.push(
+                    Finding {
+                        id: String::new(),
+                        kind: FindingKind::DynamicAnomaly,
+                        key: metric.name.clone(),
+                        labels: key.1.clone(),
+                        severity: match severity {
+                            BaselineSeverity::Critical => Severity::Critical,
+                            BaselineSeverity::Warning => Severity::Warning,
+                        },
+                        description: format!(
+                            "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this time of day",
+                            metric.name,
+                            sample.value,
+                            assessment.sigma.abs(),
+                            assessment.expected,
+                            assessment.std
+                        ),
+                        current_value: Some(sample.value),
+                        threshold: None,
+                        expected_mean: Some(assessment.expected),
+                        expected_std: Some(assessment.std),
+                        deviation_sigma: Some(assessment.sigma),
+                        template: None,
+                        example: None,
+                        slope_per_hour: None,
+                        r_squared: None,
+                        confidence: None,
+                        predicted_hours_to_breach: None,
+                        source: metric.query.clone(),
+                        detected_at: now,
+                        shadow: self.config.shadow,
+                        sensor: SENSOR.into(),
+                        instance: self.instance.clone(),
+                    }
+                    .with_computed_id(),
+                );
+            }
+        }
+        outcome.findings.sort_by_key(Finding::dedup_key);
+        outcome
+    }
+}

@@ -1,0 +1,128 @@
+//! The running sensor: a background retrain loop, a detection pass every
+//! interval publishing findings and a run summary, health and metrics.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use inspector_bus::Bus;
+use inspector_domain::{SensorError, SensorRun};
+use inspector_prometheus::PrometheusClient;
+use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::BaselineDetectorConfig;
+use crate::detector::{Detector, SENSOR};
+
+/// One detection pass: judge, publish findings, publish the run summary.
+pub async fn run_pass(detector: &Detector, bus: &Bus, metrics: &SensorMetrics, instance: &str) {
+    let started = Instant::now();
+    let now = Utc::now();
+    let mut outcome = detector.detect(now).await;
+    for finding in &outcome.findings {
+        tracing::info!(finding = %finding.description, severity = %finding.severity, "baseline finding");
+        match bus.publish_finding(finding).await {
+            Ok(()) => {
+                metrics.findings.inc();
+            }
+            Err(e) => {
+                metrics.error("publish");
+                outcome.errors.push(SensorError {
+                    subject: "nats".into(),
+                    message: format!("publish failed, finding queued for retry: {e}"),
+                });
+            }
+        }
+    }
+    for _ in &outcome.errors {
+        metrics.error("query");
+    }
+    let run = SensorRun {
+        sensor: SENSOR.into(),
+        instance: instance.into(),
+        started_at: now,
+        finished_at: Utc::now(),
+        findings: outcome.findings.len() as u32,
+        errors: outcome.errors,
+        interval_seconds: detector.config().interval.as_secs().max(1),
+        shadow: detector.config().shadow,
+    };
+    if let Err(e) = bus.publish_run(&run).await {
+        metrics.error("publish");
+        tracing::error!(error = %e, "run summary queued for retry");
+    }
+    metrics.passes.inc();
+    metrics
+        .pass_duration
+        .observe(started.elapsed().as_secs_f64());
+    metrics.publish_pending.set(bus.pending().await as i64);
+}
+
+/// Errors that stop the service from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Prometheus(#[from] inspector_prometheus::PrometheusError),
+    #[error("ops server: {0}")]
+    Ops(#[from] std::io::Error),
+}
+
+/// The whole service: ops endpoints on `listener`, passes until `shutdown`.
+pub async fn serve(
+    config: BaselineDetectorConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let mut registry = Registry::default();
+    let metrics = SensorMetrics::register(&mut registry);
+    let ops = OpsState::new(registry);
+    let server = tokio::spawn(serve_http(
+        listener,
+        ops_router(ops.clone()),
+        shutdown.clone(),
+    ));
+    if !config.enabled {
+        tracing::warn!("baseline-detector is switched off in its config (enabled: false); idle");
+        ops.set_ready(true);
+        shutdown.cancelled().await;
+        return Ok(server.await.unwrap_or(Ok(()))?);
+    }
+    let prometheus = PrometheusClient::new(config.prometheus.clone())?;
+    let instance = inspector_runtime::instance_name();
+    let Some(bus) =
+        Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
+    else {
+        return Ok(server.await.unwrap_or(Ok(()))?);
+    };
+    let detector = Detector::new(config.clone(), prometheus, instance.clone());
+    // Background retraining: detection never waits for it.
+    let retrainer = {
+        let detector = detector.clone();
+        let shutdown = shutdown.clone();
+        let every = config.retrain_interval;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                let fitted = detector.retrain(Utc::now()).await;
+                tracing::info!(series = fitted, "baselines refitted");
+            }
+        })
+    };
+    ops.set_ready(true);
+    tracing::info!(metrics = config.metrics.len(), "baseline-detector running");
+    let mut ticker = tokio::time::interval(config.interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => run_pass(&detector, &bus, &metrics, &instance).await,
+        }
+    }
+    let _ = retrainer.await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), bus.flush_pending()).await;
+    Ok(server.await.unwrap_or(Ok(()))?)
+}

@@ -1,0 +1,96 @@
+//! The baseline detector against a real Prometheus with seven days of
+//! backfilled 5-minute history: a spike is critical with the right σ, the
+//! ordinary daily peak is not reported, a broken metric is an error only.
+
+use chrono::{DateTime, Utc};
+use inspector_baseline_detector::{BaselineDetectorConfig, Detector};
+use inspector_domain::{FindingKind, Severity};
+use inspector_prometheus::PrometheusClient;
+use inspector_test_harness::{OpenMetrics, PrometheusServer};
+
+/// Deterministic jitter in [-1, 1].
+fn jitter(i: i64) -> f64 {
+    let x = (i as f64 * 12.9898).sin() * 43_758.545_3;
+    (x - x.floor() - 0.5) * 2.0
+}
+
+fn daily(t: i64, peak_at: i64) -> f64 {
+    50.0 + 30.0 * ((t - peak_at) as f64 / 86_400.0 * std::f64::consts::TAU).cos()
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(seconds, 0).unwrap()
+}
+
+#[tokio::test]
+async fn spike_is_critical_and_daily_peak_is_quiet() {
+    inspector_runtime::install_crypto_provider();
+    let t = Utc::now().timestamp() / 300 * 300 - 600;
+    let history = |spike: f64| -> Vec<(i64, f64)> {
+        let mut samples: Vec<(i64, f64)> = (0..2016)
+            .map(|k| {
+                let ts = t - 7 * 86_400 + k * 300;
+                (ts, daily(ts, t) + jitter(k))
+            })
+            .collect();
+        samples.push((t, daily(t, t) + spike));
+        samples
+    };
+    let text = OpenMetrics::new()
+        .gauge(
+            "requests",
+            &[
+                (&[("service", "checkout")], history(15.0)),
+                (&[("service", "search")], history(0.3)),
+            ],
+        )
+        .finish();
+    let prometheus = PrometheusServer::start_with_openmetrics(&text);
+    let yaml = format!(
+        "prometheus: {{url: '{}'}}\nmetrics:\n  - {{name: requests, query: requests, description: request rate}}\n  - {{name: broken, query: 'rate(requests[', description: typo}}\n",
+        prometheus.url()
+    );
+    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(&yaml).unwrap();
+    config.validate().unwrap();
+    let client = PrometheusClient::new(config.prometheus.clone()).unwrap();
+    let detector = Detector::new(config, client, "baseline-0".into());
+
+    // Train on the seven days before t, then judge t.
+    let fitted = detector.retrain(at(t - 300)).await;
+    assert_eq!(fitted, 2, "one baseline per series");
+    let outcome = detector.detect(at(t)).await;
+    assert_eq!(outcome.series_judged, 2);
+    assert_eq!(outcome.findings.len(), 1, "{:#?}", outcome.findings);
+    let finding = &outcome.findings[0];
+    assert_eq!(finding.kind, FindingKind::DynamicAnomaly);
+    assert_eq!(finding.labels["service"], "checkout");
+    assert_eq!(finding.severity, Severity::Critical);
+    let std = finding.expected_std.unwrap();
+    let expected = finding.expected_mean.unwrap();
+    assert!(
+        (expected - 80.0).abs() < 3.0 * std.max(0.5),
+        "expected {expected} at the daily peak (80)"
+    );
+    // Uniform ±1 noise: σ ≈ 0.6–0.8, so +15 is roughly 20σ.
+    let sigma = finding.deviation_sigma.unwrap();
+    assert!((10.0..40.0).contains(&sigma), "σ {sigma} with std {std}");
+    assert!(
+        finding.description.contains("above its usual"),
+        "{}",
+        finding.description
+    );
+
+    // The broken metric is an error of the pass, nothing more.
+    assert!(
+        outcome
+            .errors
+            .iter()
+            .any(|e| e.subject == "broken" && e.message.contains("bad_data")),
+        "{:?}",
+        outcome.errors
+    );
+
+    // Cooldown: the same spike a step later is not reported again.
+    let again = detector.detect(at(t)).await;
+    assert!(again.findings.is_empty());
+}
