@@ -1,0 +1,35 @@
+//! Fit + score of 10,000 series × 2,016 points (7 days at 5 minutes) on one
+//! core. `compare_statsmodels.sh` beside this file fits the same series with
+//! statsmodels' ExponentialSmoothing in the same run and prints the ratio.
+
+use std::hint::black_box;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use inspector_baseline::{Baseline, Thresholds, synthetic};
+
+const SERIES: usize = 10_000;
+const POINTS: usize = 2_016;
+
+fn bench(c: &mut Criterion) {
+    let data: Vec<Vec<f64>> = (0..SERIES)
+        .map(|k| synthetic::series(k, POINTS + 1))
+        .collect();
+    let mut group = c.benchmark_group("baseline");
+    group.throughput(Throughput::Elements(SERIES as u64));
+    group.sample_size(10);
+    group.bench_function("fit_and_score_10k_series_2016_points", |b| {
+        b.iter(|| {
+            let mut flagged = 0usize;
+            for series in &data {
+                let baseline = Baseline::fit(&series[..POINTS], 288).expect("enough history");
+                let assessment = baseline.assess(series[POINTS], 1, Thresholds::default());
+                flagged += usize::from(assessment.severity.is_some());
+            }
+            black_box(flagged)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,16 @@
+//! Deterministic synthetic series for benchmarks and the statsmodels
+//! comparison (the Python script computes the same formula).
+
+/// Series `k`: 7 days at 5 minutes (2,016 points): a daily cycle whose
+/// amplitude and phase depend on `k`, a slow trend, and jitter in [-1, 1].
+pub fn series(k: usize, points: usize) -> Vec<f64> {
+    let amplitude = 10.0 + (k % 17) as f64;
+    let phase = (k % 288) as f64;
+    (0..points)
+        .map(|i| {
+            let daily = (((i as f64) + phase) / 288.0 * std::f64::consts::TAU).sin();
+            let x = ((i * 7 + k * 13) as f64 * 12.9898).sin() * 43_758.545_3;
+            100.0 + amplitude * daily + 0.001 * i as f64 + (x - x.floor() - 0.5) * 2.0
+        })
+        .collect()
+}
