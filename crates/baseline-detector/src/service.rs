@@ -7,8 +7,7 @@ use chrono::Utc;
 use inspector_bus::Bus;
 use inspector_domain::{SensorError, SensorRun};
 use inspector_prometheus::PrometheusClient;
-use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
-use prometheus_client::registry::Registry;
+use inspector_runtime::{SensorHost, SensorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -74,26 +73,16 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let mut registry = Registry::default();
-    let metrics = SensorMetrics::register(&mut registry);
-    let ops = OpsState::new(registry);
-    let server = tokio::spawn(serve_http(
-        listener,
-        ops_router(ops.clone()),
-        shutdown.clone(),
-    ));
+    let host = SensorHost::start(listener, &shutdown);
     if !config.enabled {
-        tracing::warn!("baseline-detector is switched off in its config (enabled: false); idle");
-        ops.set_ready(true);
-        shutdown.cancelled().await;
-        return Ok(server.await.unwrap_or(Ok(()))?);
+        return Ok(host.idle_disabled(SENSOR, &shutdown).await?);
     }
     let prometheus = PrometheusClient::new(config.prometheus.clone())?;
-    let instance = inspector_runtime::instance_name();
+    let instance = host.instance.clone();
     let Some(bus) =
         Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
     else {
-        return Ok(server.await.unwrap_or(Ok(()))?);
+        return Ok(host.finish().await?);
     };
     let detector = Detector::new(config.clone(), prometheus, instance.clone());
     // Background retraining: detection never waits for it.
@@ -113,16 +102,16 @@ pub async fn serve(
             }
         })
     };
-    ops.set_ready(true);
+    host.ops.set_ready(true);
     tracing::info!(metrics = config.metrics.len(), "baseline-detector running");
     let mut ticker = tokio::time::interval(config.interval);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => run_pass(&detector, &bus, &metrics, &instance).await,
+            _ = ticker.tick() => run_pass(&detector, &bus, &host.metrics, &instance).await,
         }
     }
     let _ = retrainer.await;
-    let _ = tokio::time::timeout(Duration::from_secs(10), bus.flush_pending()).await;
-    Ok(server.await.unwrap_or(Ok(()))?)
+    bus.drain_outbox(Duration::from_secs(10)).await;
+    Ok(host.finish().await?)
 }

@@ -246,6 +246,19 @@ impl Bus {
         self.drain(&mut outbox).await
     }
 
+    /// At shutdown: retries the outbox for at most `timeout` and logs what
+    /// could not be sent. Returns the messages left unsent.
+    pub async fn drain_outbox(&self, timeout: Duration) -> usize {
+        let drained = tokio::time::timeout(timeout, self.flush_pending()).await;
+        let pending = self.pending().await;
+        match drained {
+            Ok(Ok(())) => tracing::info!("outbox drained"),
+            Ok(Err(error)) => tracing::error!(%error, pending, "shutdown with unsent messages"),
+            Err(_) => tracing::error!(pending, "outbox drain timed out"),
+        }
+        pending
+    }
+
     /// Messages waiting in the outbox.
     pub async fn pending(&self) -> usize {
         self.inner.outbox.lock().await.len()

@@ -9,8 +9,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
 use inspector_domain::{Finding, FindingKind, SensorError, SensorRun, Severity};
-use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
-use prometheus_client::registry::Registry;
+use inspector_runtime::{SensorHost, SensorMetrics};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -139,14 +138,7 @@ impl LogPatternSensor {
             }
         }
         self.close_run().await;
-        let pending =
-            match tokio::time::timeout(Duration::from_secs(10), self.bus.flush_pending()).await {
-                Ok(Ok(())) => 0,
-                _ => self.bus.pending().await,
-            };
-        if pending > 0 {
-            tracing::error!(pending, "shut down with unsent findings");
-        }
+        self.bus.drain_outbox(Duration::from_secs(10)).await;
         (self.published_findings, self.runs)
     }
 
@@ -345,31 +337,24 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let mut registry = Registry::default();
-    let metrics = SensorMetrics::register(&mut registry);
-    let ops = OpsState::new(registry);
-    let server = tokio::spawn(serve_http(
-        listener,
-        ops_router(ops.clone()),
-        shutdown.clone(),
-    ));
+    let host = SensorHost::start(listener, &shutdown);
     if !config.enabled {
-        tracing::warn!("log-pattern is switched off in its config (enabled: false); idle");
-        ops.set_ready(true);
-        shutdown.cancelled().await;
-        return Ok(server.await.unwrap_or(Ok(()))?);
+        return Ok(host.idle_disabled(SENSOR, &shutdown).await?);
     }
-    let instance = inspector_runtime::instance_name();
-    let Some(bus) =
-        Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
+    let Some(bus) = Bus::connect_with_retry(
+        &config.nats,
+        &format!("{SENSOR}/{}", host.instance),
+        &shutdown,
+    )
+    .await
     else {
-        return Ok(server.await.unwrap_or(Ok(()))?);
+        return Ok(host.finish().await?);
     };
     let events = start_source(&config, shutdown.clone()).await?;
-    ops.set_ready(true);
+    host.ops.set_ready(true);
     tracing::info!(shard = ?config.shard, shadow = config.shadow, "log-pattern running");
-    LogPatternSensor::new(config, bus, metrics, instance)
+    LogPatternSensor::new(config, bus, host.metrics.clone(), host.instance.clone())
         .run(events, shutdown, false)
         .await;
-    Ok(server.await.unwrap_or(Ok(()))?)
+    Ok(host.finish().await?)
 }

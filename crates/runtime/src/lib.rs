@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod ops;
+pub mod sensor_host;
 pub mod sensor_metrics;
 pub mod shard;
 pub mod shutdown;
@@ -14,6 +15,7 @@ pub use config::{
     load_or_exit,
 };
 pub use ops::{OpsState, ops_router, serve_http};
+pub use sensor_host::SensorHost;
 pub use sensor_metrics::SensorMetrics;
 pub use shard::Shard;
 pub use shutdown::shutdown_signal;

@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
 use inspector_domain::{SensorError, SensorRun};
 use inspector_prometheus::PrometheusClient;
-use inspector_runtime::{OpsState, SensorMetrics, ops_router, serve_http};
-use prometheus_client::registry::Registry;
+use inspector_runtime::{SensorHost, SensorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -118,13 +117,7 @@ impl<S: RangeSource> TrendPredictor<S> {
                 "pass done"
             );
         }
-        let drained = tokio::time::timeout(DRAIN_TIMEOUT, self.bus.flush_pending()).await;
-        let pending = self.bus.pending().await;
-        match drained {
-            Ok(Ok(())) => tracing::info!("outbox drained"),
-            Ok(Err(error)) => tracing::error!(%error, pending, "shutdown with unsent messages"),
-            Err(_) => tracing::error!(pending, "outbox drain timed out"),
-        }
+        self.bus.drain_outbox(DRAIN_TIMEOUT).await;
     }
 }
 
@@ -143,27 +136,19 @@ pub async fn serve(
     ops_listener: TcpListener,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
-    let mut registry = Registry::default();
-    let metrics = SensorMetrics::register(&mut registry);
-    let ops = OpsState::new(registry);
-    let server = tokio::spawn(serve_http(
-        ops_listener,
-        ops_router(ops.clone()),
-        shutdown.clone(),
-    ));
-
+    let host = SensorHost::start(ops_listener, &shutdown);
     if !config.enabled {
-        tracing::warn!("trend-predictor is switched off in its config (enabled: false); idle");
-        ops.set_ready(true);
-        shutdown.cancelled().await;
-        return Ok(server.await.unwrap_or(Ok(()))?);
+        return Ok(host.idle_disabled(SENSOR, &shutdown).await?);
     }
     let source = PrometheusClient::new(config.prometheus.clone())?;
-    let instance = inspector_runtime::instance_name();
-    let Some(bus) =
-        Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
+    let Some(bus) = Bus::connect_with_retry(
+        &config.nats,
+        &format!("{SENSOR}/{}", host.instance),
+        &shutdown,
+    )
+    .await
     else {
-        return Ok(server.await.unwrap_or(Ok(()))?);
+        return Ok(host.finish().await?);
     };
     tracing::info!(
         metrics = config.metrics.len(),
@@ -171,9 +156,15 @@ pub async fn serve(
         shadow = config.shadow,
         "trend-predictor running"
     );
-    ops.set_ready(true);
-    TrendPredictor::new(config, source, bus, metrics, instance)
-        .run(shutdown)
-        .await;
-    Ok(server.await.unwrap_or(Ok(()))?)
+    host.ops.set_ready(true);
+    TrendPredictor::new(
+        config,
+        source,
+        bus,
+        host.metrics.clone(),
+        host.instance.clone(),
+    )
+    .run(shutdown)
+    .await;
+    Ok(host.finish().await?)
 }
