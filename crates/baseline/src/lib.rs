@@ -10,12 +10,14 @@
 //! season' = γ (x - level') + (1-γ) season
 //! ```
 //!
-//! α, β, γ are fitted on the history by minimising the one-step squared
-//! error (coordinate-wise golden-section search). The prediction band uses a
-//! *robust* residual scale, 1.4826 × the median absolute one-step error, so
-//! past anomalies do not widen it; and while the final state is built, an
-//! observation further than [`CLIP_SIGMA`] scales from its forecast is fed in
-//! clipped, so a past spike does not bend the baseline either.
+//! Before fitting, every sample further than [`CLIP_SIGMA`] robust scales
+//! from a robust seasonal profile (day median + slot median) is clipped, so a
+//! past spike bends neither the parameters nor the baseline. α, β, γ are
+//! then fitted by minimising the one-step squared error: a coordinate-wise
+//! grid search that evaluates eight candidates per pass over the history
+//! (the recursion is latency-bound, so eight cost about as much as one).
+//! The prediction band uses a *robust* residual scale, 1.4826 × the median
+//! absolute one-step error, so past anomalies do not widen it.
 //!
 //! Missing samples (NaN/±Inf, gaps) are skipped: the state advances on its
 //! own forecast. Fewer than two full seasons of finite history is an error,
@@ -74,6 +76,17 @@ pub struct Smoothing {
     pub gamma: f64,
 }
 
+impl Smoothing {
+    /// Gains of the error-correction form: level α, trend αβ, season γ(1−α).
+    fn gains(self) -> (f64, f64, f64) {
+        (
+            self.alpha,
+            self.alpha * self.beta,
+            self.gamma * (1.0 - self.alpha),
+        )
+    }
+}
+
 /// Holt-Winters state after the last trained sample.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Baseline {
@@ -104,6 +117,8 @@ pub enum Severity {
 }
 
 struct Initial {
+    /// Median of each of the first (up to seven) seasons.
+    centres: Vec<f64>,
     level: f64,
     trend: f64,
     season: Vec<f64>,
@@ -115,133 +130,242 @@ struct Initial {
 /// (sample − its season's median), so an anomaly early in the history does
 /// not become part of the baseline. Missing samples are skipped.
 fn initial_state(values: &[f64], period: usize) -> Initial {
-    let finite_median = |chunk: &[f64]| {
-        let mut finite: Vec<f64> = chunk.iter().copied().filter(|v| v.is_finite()).collect();
-        if finite.is_empty() {
-            f64::NAN
-        } else {
-            median(&mut finite)
-        }
-    };
+    let mut scratch = Vec::with_capacity(period);
     let seasons = (values.len() / period).clamp(2, 7);
-    let centres: Vec<f64> = (0..seasons)
-        .map(|k| finite_median(&values[k * period..(k + 1) * period]))
+    let centres: Vec<Option<f64>> = (0..seasons)
+        .map(|k| finite_median(&values[k * period..(k + 1) * period], &mut scratch))
         .collect();
-    let fallback = centres
-        .iter()
-        .copied()
-        .find(|c| c.is_finite())
-        .unwrap_or(0.0);
-    let centre = |k: usize| {
-        if centres[k].is_finite() {
-            centres[k]
-        } else {
-            fallback
+    let fallback = centres.iter().flatten().copied().next().unwrap_or(0.0);
+    let centres: Vec<f64> = centres.iter().map(|c| c.unwrap_or(fallback)).collect();
+    // Every slot's median across the seasons at once: the seasons are rows,
+    // sorted slot-wise by an odd-even transposition network of min/max
+    // (branch-free, and it vectorises), with missing samples as +∞ at the
+    // end, so a slot's median is the row at half its finite count.
+    let mut rows: Vec<Vec<f64>> = (0..seasons)
+        .map(|k| {
+            values[k * period..(k + 1) * period]
+                .iter()
+                .map(|v| v - centres[k])
+                .map(|v| if v.is_finite() { v } else { f64::INFINITY })
+                .collect()
+        })
+        .collect();
+    for pass in 0..seasons {
+        for k in (pass % 2..seasons - 1).step_by(2) {
+            let (upper, lower) = rows.split_at_mut(k + 1);
+            for (a, b) in upper[k].iter_mut().zip(lower[0].iter_mut()) {
+                (*a, *b) = (a.min(*b), a.max(*b));
+            }
         }
-    };
-    let mut season = vec![0.0; period];
-    let mut column = Vec::with_capacity(seasons);
-    for (i, slot) in season.iter_mut().enumerate() {
-        column.clear();
-        column.extend(
-            (0..seasons)
-                .map(|k| values[k * period + i] - centre(k))
-                .filter(|v| v.is_finite()),
-        );
-        *slot = if column.is_empty() {
-            0.0
-        } else {
-            median(&mut column)
-        };
     }
+    let season = (0..period)
+        .map(|i| {
+            let finite = rows.iter().take_while(|row| row[i].is_finite()).count();
+            if finite == 0 {
+                0.0
+            } else {
+                rows[finite / 2][i]
+            }
+        })
+        .collect();
     Initial {
-        level: centre(0),
-        trend: (centre(1) - centre(0)) / period as f64,
+        level: centres[0],
+        trend: (centres[1] - centres[0]) / period as f64,
+        centres,
         season,
         start: 0,
     }
 }
 
-/// Runs the recursions over `values`; returns the one-step SSE (after the
-/// first season) and, when `residuals` is given, fills it.
+/// Maps a float to an integer of the same order (negative floats have their
+/// bits flipped), so selections compare integers: several times cheaper than
+/// `f64::total_cmp`, and medians dominate the fit otherwise.
+fn order_key(value: f64) -> u64 {
+    let bits = value.to_bits();
+    if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    }
+}
+
+fn from_order_key(key: u64) -> f64 {
+    if key >> 63 == 1 {
+        f64::from_bits(key & !(1 << 63))
+    } else {
+        f64::from_bits(!key)
+    }
+}
+
+/// Upper median of the finite values, `None` if there are none.
+fn finite_median(values: &[f64], scratch: &mut Vec<u64>) -> Option<f64> {
+    scratch.clear();
+    scratch.extend(
+        values
+            .iter()
+            .filter(|v| v.is_finite())
+            .map(|&v| order_key(v)),
+    );
+    if scratch.is_empty() {
+        return None;
+    }
+    let mid = scratch.len() / 2;
+    let (_, m, _) = scratch.select_nth_unstable(mid);
+    Some(from_order_key(*m))
+}
+
+/// State after a pass.
+struct Final {
+    level: f64,
+    trend: f64,
+    season: Vec<f64>,
+    next: usize,
+}
+
+/// Runs the recursions over `values` (error-correction form, see
+/// [`sse_batch`]) with errors clipped to ±`clip` (∞ for none), writing each
+/// step's one-step error to `residuals` (NaN where there is none: missing,
+/// or in the first season).
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
 fn run(
     values: &[f64],
     period: usize,
     s: Smoothing,
     init: &Initial,
-    clip: Option<f64>,
-    mut residuals: Option<&mut Vec<f64>>,
-    mut cleaned: Option<&mut Vec<f64>>,
-) -> (f64, f64, f64, Vec<f64>, usize) {
-    let (mut level, mut trend) = (init.level, init.trend);
+    clip: f64,
+    residuals: &mut Vec<f64>,
+) -> Final {
+    // Carries l + b (see `sse_batch`); the level is recovered at the end.
+    let (mut forecast_level, mut trend) = (init.level + init.trend, init.trend);
     let mut season = init.season.clone();
-    let mut sse = 0.0;
+    let (level_gain, trend_gain, season_gain) = s.gains();
+    let forecast_gain = level_gain + trend_gain;
+    residuals.clear();
+    residuals.resize(values.len(), f64::NAN);
     let mut idx = init.start;
     for (t, &x) in values.iter().enumerate() {
-        let forecast = level + trend + season[idx];
-        let observed = if x.is_finite() {
-            let error = x - forecast;
+        if x.is_finite() {
+            let raw_error = (x - season[idx]) - forecast_level;
+            let error = raw_error.clamp(-clip, clip);
             if t >= period {
-                sse += error * error;
-                if let Some(r) = residuals.as_deref_mut() {
-                    r.push(error);
-                }
+                residuals[t] = raw_error;
             }
-            match clip {
-                Some(limit) if error.abs() > limit => forecast + limit * error.signum(),
-                _ => x,
-            }
+            forecast_level += trend + forecast_gain * error;
+            trend += trend_gain * error;
+            season[idx] += season_gain * error;
         } else {
-            forecast // missing: advance on the forecast
-        };
-        if let Some(c) = cleaned.as_deref_mut() {
-            c.push(if x.is_finite() { observed } else { x });
+            // A missing sample has no error: the state advances on its
+            // forecast.
+            forecast_level += trend;
         }
-        let new_level = s.alpha * (observed - season[idx]) + (1.0 - s.alpha) * (level + trend);
-        trend = s.beta * (new_level - level) + (1.0 - s.beta) * trend;
-        season[idx] = s.gamma * (observed - new_level) + (1.0 - s.gamma) * season[idx];
-        level = new_level;
         idx = if idx + 1 == period { 0 } else { idx + 1 };
     }
-    (level, trend, sse, season, idx)
+    Final {
+        level: forecast_level - trend,
+        trend,
+        season,
+        next: idx,
+    }
 }
 
-fn golden(mut lo: f64, mut hi: f64, iterations: usize, mut f: impl FnMut(f64) -> f64) -> f64 {
-    const R: f64 = 0.618_033_988_749_895;
-    let mut c = hi - R * (hi - lo);
-    let mut d = lo + R * (hi - lo);
-    let (mut fc, mut fd) = (f(c), f(d));
-    for _ in 0..iterations {
-        if fc < fd {
-            hi = d;
-            d = c;
-            fd = fc;
-            c = hi - R * (hi - lo);
-            fc = f(c);
+/// Lanes of one batched pass in the parameter search.
+const LANES: usize = 8;
+
+/// Coarse grid for α and γ.
+const SMOOTHING_GRID: [f64; LANES] = [0.005, 0.02, 0.05, 0.1, 0.2, 0.35, 0.55, 0.8];
+
+/// Coarse grid for β: trends change slowly.
+const TREND_GRID: [f64; LANES] = [0.0, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2];
+
+/// One-step SSE (after the first season) of [`LANES`] parameter sets in one
+/// pass over `values`.
+///
+/// The recursion is latency-bound (each step waits on the last), so
+/// independent parameter sets run side by side in lanes cost little more
+/// than one. It uses the error-correction form, algebraically the textbook
+/// recursion: `e = x − (l + b + s)`, `l' = l + b + αe`, `b' = b + αβe`,
+/// `s' = s + γ(1−α)e`; and it carries `l + b` instead of `l`, so each step
+/// waits on a subtraction and one multiply-add rather than five operations.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn sse_batch(
+    values: &[f64],
+    period: usize,
+    params: &[Smoothing; LANES],
+    init: &Initial,
+) -> [f64; LANES] {
+    let mut forecast_level = [init.level + init.trend; LANES];
+    let mut trend = [init.trend; LANES];
+    let mut season: Vec<[f64; LANES]> = init.season.iter().map(|&s| [s; LANES]).collect();
+    let gains = params.map(|p| p.gains());
+    let forecast_gain = gains.map(|g| g.0 + g.1);
+    let trend_gain = gains.map(|g| g.1);
+    let season_gain = gains.map(|g| g.2);
+    let mut sse = [0.0; LANES];
+    let mut idx = init.start;
+    for (t, &x) in values.iter().enumerate() {
+        let slot = &mut season[idx];
+        if x.is_finite() {
+            let scored = if t >= period { 1.0 } else { 0.0 };
+            for k in 0..LANES {
+                let error = (x - slot[k]) - forecast_level[k];
+                sse[k] += scored * error * error;
+                forecast_level[k] += trend[k] + forecast_gain[k] * error;
+                trend[k] += trend_gain[k] * error;
+                slot[k] += season_gain[k] * error;
+            }
         } else {
-            lo = c;
-            c = d;
-            fc = fd;
-            d = lo + R * (hi - lo);
-            fd = f(d);
+            for k in 0..LANES {
+                forecast_level[k] += trend[k];
+            }
         }
+        idx = if idx + 1 == period { 0 } else { idx + 1 };
     }
-    (lo + hi) / 2.0
+    sse
 }
 
-/// 1.4826 × the median absolute residual.
+/// The candidate with the least finite SSE: (lane, value, SSE).
+fn best_candidate(candidates: &[f64; LANES], errors: [f64; LANES]) -> Option<(usize, f64, f64)> {
+    (0..LANES)
+        .filter(|&k| errors[k].is_finite())
+        .min_by(|&a, &b| errors[a].total_cmp(&errors[b]))
+        .map(|k| (k, candidates[k], errors[k]))
+}
+
+/// Searches one smoothing parameter with the others fixed: a coarse grid
+/// of [`LANES`] candidates, then [`LANES`] more between the best one's
+/// neighbours (bounded by `lo`, `hi` at the ends).
+fn grid_search(
+    coarse: [f64; LANES],
+    (lo, hi): (f64, f64),
+    mut sse: impl FnMut(&[f64; LANES]) -> [f64; LANES],
+) -> f64 {
+    let Some((k, value, error)) = best_candidate(&coarse, sse(&coarse)) else {
+        return coarse[0];
+    };
+    let below = if k == 0 { lo } else { coarse[k - 1] };
+    let above = if k + 1 == LANES { hi } else { coarse[k + 1] };
+    let step = (above - below) / (LANES + 1) as f64;
+    let fine: [f64; LANES] = std::array::from_fn(|i| below + step * (i + 1) as f64);
+    match best_candidate(&fine, sse(&fine)) {
+        Some((_, refined, refined_error)) if refined_error < error => refined,
+        _ => value,
+    }
+}
+
+/// Errors further than [`CLIP_SIGMA`] × `scale` are clipped (none when the
+/// scale is zero: a constant history has nothing to clip).
+fn clip_limit(scale: f64) -> f64 {
+    if scale > 0.0 {
+        CLIP_SIGMA * scale
+    } else {
+        f64::INFINITY
+    }
+}
+
+/// 1.4826 × the median absolute residual (NaN entries are not residuals).
 fn robust_scale(residuals: &[f64]) -> f64 {
-    let mut absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
-    MAD_TO_SIGMA * median(&mut absolute)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mid = values.len() / 2;
-    let (_, m, _) = values.select_nth_unstable_by(mid, |a, b| a.total_cmp(b));
-    *m
+    let absolute: Vec<f64> = residuals.iter().map(|r| r.abs()).collect();
+    MAD_TO_SIGMA * finite_median(&absolute, &mut Vec::with_capacity(absolute.len())).unwrap_or(0.0)
 }
 
 impl Baseline {
@@ -260,52 +384,66 @@ impl Baseline {
                 period,
             });
         }
-        // A first pass with ordinary parameters finds the residual scale and
-        // clips past anomalies out, so neither the initial state nor the
-        // fitted parameters chase them.
+        // Past anomalies are clipped out of the history first, so the fitted
+        // parameters do not chase them: each sample is held within
+        // CLIP_SIGMA robust scales of a robust seasonal profile (its day's
+        // median plus its slot's median deviation over the days). No
+        // recursion is needed for that, which keeps the fit cheap.
         let start = Smoothing {
             alpha: 0.3,
             beta: 0.01,
             gamma: 0.1,
         };
         let rough = initial_state(values, period);
-        let mut residuals = Vec::with_capacity(values.len());
-        run(
-            values,
-            period,
-            start,
-            &rough,
-            None,
-            Some(&mut residuals),
-            None,
-        );
-        let rough_scale = robust_scale(&residuals);
-        let mut cleaned = Vec::with_capacity(values.len());
-        let clip = (rough_scale > 0.0).then_some(CLIP_SIGMA * rough_scale);
-        run(
-            values,
-            period,
-            start,
-            &rough,
-            clip,
-            None,
-            Some(&mut cleaned),
-        );
+        let profile = |t: usize| {
+            let day = (t / period).min(rough.centres.len() - 1);
+            rough.centres[day] + rough.season[t % period]
+        };
+        let mut residuals: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .map(|(t, v)| v - profile(t))
+            .collect();
+        let clip = clip_limit(robust_scale(&residuals));
+        let cleaned: Vec<f64> = values
+            .iter()
+            .enumerate()
+            .map(|(t, &v)| {
+                let expected = profile(t);
+                if v.is_finite() {
+                    v.clamp(expected - clip, expected + clip)
+                } else {
+                    v
+                }
+            })
+            .collect();
         let values = cleaned.as_slice();
-
-        let init = initial_state(values, period);
-        let sse = |s: Smoothing| run(values, period, s, &init, None, None, None).2;
-        // Coordinate-wise golden-section search, one sweep from a sensible
-        // start (a second sweep cost half again the time and changed little).
+        // The initial state is made of medians, which clipping does not move.
+        let init = rough;
+        // Coordinate-wise search from a sensible start, each parameter on a
+        // coarse grid refined once (a second sweep changed little).
+        let lanes = |s: Smoothing, set: fn(&mut Smoothing, f64), candidates: &[f64; LANES]| {
+            let params = candidates.map(|c| {
+                let mut p = s;
+                set(&mut p, c);
+                p
+            });
+            sse_batch(values, period, &params, &init)
+        };
         let mut s = start;
-        s.alpha = golden(0.001, 0.999, 8, |a| sse(Smoothing { alpha: a, ..s }));
-        s.beta = golden(0.0, 0.2, 6, |b| sse(Smoothing { beta: b, ..s }));
-        s.gamma = golden(0.001, 0.999, 8, |g| sse(Smoothing { gamma: g, ..s }));
-        residuals.clear();
-        run(values, period, s, &init, None, Some(&mut residuals), None);
+        s.alpha = grid_search(SMOOTHING_GRID, (0.001, 0.999), |c| {
+            lanes(s, |p, v| p.alpha = v, c)
+        });
+        // β: the coarse grid alone (its refinement never paid for itself).
+        s.beta = best_candidate(&TREND_GRID, lanes(s, |p, v| p.beta = v, &TREND_GRID))
+            .map_or(s.beta, |(_, beta, _)| beta);
+        s.gamma = grid_search(SMOOTHING_GRID, (0.001, 0.999), |c| {
+            lanes(s, |p, v| p.gamma = v, c)
+        });
+        // The history is already clipped, so one last pass gives both the
+        // final state and the residuals of the fitted model.
+        let fitted = run(values, period, s, &init, clip, &mut residuals);
         let raw_scale = robust_scale(&residuals);
-        let clip = (raw_scale > 0.0).then_some(CLIP_SIGMA * raw_scale);
-        let (level, trend, _, season, next) = run(values, period, s, &init, clip, None, None);
         let magnitude = values
             .iter()
             .filter(|v| v.is_finite())
@@ -313,10 +451,10 @@ impl Baseline {
             .fold(0.0, f64::max);
         Ok(Baseline {
             smoothing: s,
-            level,
-            trend,
-            season,
-            next,
+            level: fitted.level,
+            trend: fitted.trend,
+            season: fitted.season,
+            next: fitted.next,
             scale: raw_scale.max(scale_floor(magnitude)),
         })
     }
