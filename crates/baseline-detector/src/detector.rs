@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use inspector_baseline::{Baseline, Severity as BaselineSeverity, Thresholds};
 use inspector_domain::{Finding, FindingKind, SensorError, Severity};
-use inspector_prometheus::{PrometheusClient, Series};
+use inspector_prometheus::{MetricSource, PrometheusClient, Series};
 use tokio::sync::RwLock;
 
 use crate::config::{BaselineDetectorConfig, WatchedMetric};
@@ -67,25 +67,35 @@ pub fn regular_values(series: &Series, start_ms: i64, step_ms: i64, count: usize
     values
 }
 
-/// The detector: config, Prometheus, the shared models and per-series cooldowns.
-#[derive(Debug, Clone)]
-pub struct Detector {
+/// The detector: config, where metrics come from (Prometheus, or the demo's
+/// scenario), the shared models and per-series cooldowns. Clones share all
+/// state, so the retrain loop and the detection loop each hold one.
+#[derive(Debug)]
+pub struct Detector<S = PrometheusClient> {
     config: BaselineDetectorConfig,
-    prometheus: PrometheusClient,
+    source: Arc<S>,
     models: Arc<RwLock<Models>>,
     last_reported: Arc<RwLock<HashMap<SeriesKey, DateTime<Utc>>>>,
     instance: String,
 }
 
-impl Detector {
-    pub fn new(
-        config: BaselineDetectorConfig,
-        prometheus: PrometheusClient,
-        instance: String,
-    ) -> Self {
+impl<S> Clone for Detector<S> {
+    fn clone(&self) -> Self {
+        Detector {
+            config: self.config.clone(),
+            source: Arc::clone(&self.source),
+            models: Arc::clone(&self.models),
+            last_reported: Arc::clone(&self.last_reported),
+            instance: self.instance.clone(),
+        }
+    }
+}
+
+impl<S: MetricSource> Detector<S> {
+    pub fn new(config: BaselineDetectorConfig, source: S, instance: String) -> Self {
         Detector {
             config,
-            prometheus,
+            source: Arc::new(source),
             models: Arc::default(),
             last_reported: Arc::default(),
             instance,
@@ -120,7 +130,7 @@ impl Detector {
         let results: Vec<(WatchedMetric, _)> = futures::stream::iter(self.owned())
             .map(|metric| async move {
                 let result = self
-                    .prometheus
+                    .source
                     .query_range(&metric.query, start, end, self.config.step)
                     .await;
                 (metric, result)
@@ -175,7 +185,7 @@ impl Detector {
     pub async fn detect(&self, now: DateTime<Utc>) -> PassOutcome {
         let results: Vec<(WatchedMetric, _)> = futures::stream::iter(self.owned())
             .map(|metric| async move {
-                let result = self.prometheus.query(&metric.query, now).await;
+                let result = self.source.query(&metric.query, now).await;
                 (metric, result)
             })
             .buffer_unordered(self.config.concurrency)

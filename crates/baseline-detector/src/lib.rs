@@ -10,4 +10,4 @@ pub mod service;
 
 pub use config::{BaselineDetectorConfig, WatchedMetric};
 pub use detector::{Detector, PassOutcome, SENSOR, regular_values};
-pub use service::serve;
+pub use service::{run_pass, serve};

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use inspector_bus::Bus;
 use inspector_domain::{SensorError, SensorRun};
-use inspector_prometheus::PrometheusClient;
+use inspector_prometheus::{MetricSource, PrometheusClient};
 use inspector_runtime::{SensorHost, SensorMetrics};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -14,8 +14,14 @@ use tokio_util::sync::CancellationToken;
 use crate::config::BaselineDetectorConfig;
 use crate::detector::{Detector, SENSOR};
 
-/// One detection pass: judge, publish findings, publish the run summary.
-pub async fn run_pass(detector: &Detector, bus: &Bus, metrics: &SensorMetrics, instance: &str) {
+/// One detection pass: judge, publish findings, publish the run summary;
+/// returns the summary.
+pub async fn run_pass<S: MetricSource>(
+    detector: &Detector<S>,
+    bus: &Bus,
+    metrics: &SensorMetrics,
+    instance: &str,
+) -> SensorRun {
     let started = Instant::now();
     let now = Utc::now();
     let mut outcome = detector.detect(now).await;
@@ -47,7 +53,8 @@ pub async fn run_pass(detector: &Detector, bus: &Bus, metrics: &SensorMetrics, i
         interval_seconds: detector.config().interval.as_secs().max(1),
         shadow: detector.config().shadow,
     };
-    if let Err(e) = bus.publish_run(&run).await {
+    let published = bus.publish_run(&run).await;
+    if let Err(e) = published {
         metrics.error("publish");
         tracing::error!(error = %e, "run summary queued for retry");
     }
@@ -56,6 +63,7 @@ pub async fn run_pass(detector: &Detector, bus: &Bus, metrics: &SensorMetrics, i
         .pass_duration
         .observe(started.elapsed().as_secs_f64());
     metrics.publish_pending.set(bus.pending().await as i64);
+    run
 }
 
 /// Errors that stop the service from starting.
@@ -108,7 +116,9 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => run_pass(&detector, &bus, &host.metrics, &instance).await,
+            _ = ticker.tick() => {
+                run_pass(&detector, &bus, &host.metrics, &instance).await;
+            }
         }
     }
     let _ = retrainer.await;

@@ -1,5 +1,6 @@
-//! `inspector demo`: the trend predictor and the aggregator in one process
-//! on the in-process bus, over the bundled scenario. Same code paths as the
+//! `inspector demo`: the trend predictor, the baseline detector, the
+//! log-pattern sensor and the aggregator in one process on the in-process
+//! bus, over the bundled scenario. Same code paths as the
 //! services; only the transport (channels, not NATS), the data source (the
 //! scenario, not Prometheus) and dedup (in-process, not Redis) differ.
 
@@ -9,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use chrono::Utc;
 use inspector_aggregator::{AggregatorConfig, AggregatorMetrics};
+use inspector_baseline_detector::{BaselineDetectorConfig, Detector};
 use inspector_bus::Bus;
 use inspector_domain::InspectionReport;
 use inspector_log_pattern::{LineOrigin, LogPatternConfig, LogPatternSensor, SourceEvent};
@@ -58,6 +60,25 @@ async fn replay_logs(bus: &Bus) -> anyhow::Result<(u64, u64)> {
     Ok(sensor.run(events, CancellationToken::new(), true).await)
 }
 
+/// Learns the scenario's daily request rates with the baseline detector (the
+/// service's code: training range queries, one baseline per series) and runs
+/// one detection pass, which publishes its findings and run summary.
+/// Returns how many messages it published.
+async fn detect_seasonal_spike(bus: &Bus, metrics: &SensorMetrics) -> anyhow::Result<u64> {
+    let yaml = format!(
+        "prometheus: {{url: 'http://scenario.invalid'}}\nmetrics:\n{}",
+        Scenario::BASELINES
+    );
+    let config: BaselineDetectorConfig =
+        inspector_runtime::load_config_from_str(&yaml).context("demo baseline-detector config")?;
+    config.validate().map_err(anyhow::Error::msg)?;
+    let detector = Detector::new(config, Scenario::bundled(), "demo".into());
+    let now = Utc::now();
+    detector.retrain(now).await;
+    let run = inspector_baseline_detector::run_pass(&detector, bus, metrics, "demo").await;
+    Ok(u64::from(run.findings) + 1)
+}
+
 /// Runs the demo; returns the first report.
 pub async fn run(
     options: DemoOptions,
@@ -67,11 +88,13 @@ pub async fn run(
     let mut registry = Registry::default();
     let aggregator_metrics = AggregatorMetrics::register(&mut registry);
     let sensor_metrics = SensorMetrics::register(&mut registry);
+    let baseline_metrics = SensorMetrics::register(&mut Registry::default());
 
     let aggregator_config = AggregatorConfig {
         report_interval: options.interval,
-        sensors: [("trend-predictor".to_string(), Default::default())]
+        sensors: ["trend-predictor", "baseline-detector"]
             .into_iter()
+            .map(|name| (name.to_string(), Default::default()))
             .collect(),
         ..AggregatorConfig::default()
     };
@@ -107,7 +130,9 @@ pub async fn run(
     let before = running.handle.shared().processed();
     let outcome = predictor.run_once(Utc::now()).await;
     let (log_findings, log_runs) = replay_logs(&bus).await?;
-    let expected = before + outcome.findings.len() as u64 + 1 + log_findings + log_runs;
+    let baseline_messages = detect_seasonal_spike(&bus, &baseline_metrics).await?;
+    let expected =
+        before + outcome.findings.len() as u64 + 1 + log_findings + log_runs + baseline_messages;
     while running.handle.shared().processed() < expected {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

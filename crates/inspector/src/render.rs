@@ -46,17 +46,17 @@ pub fn render_report(report: &InspectionReport) -> String {
     let mut findings: Vec<&Finding> = report.findings.iter().collect();
     findings.sort_by(|a, b| b.severity.cmp(&a.severity).then(a.key.cmp(&b.key)));
     if !findings.is_empty() {
-        let _ = writeln!(out, "\n  {:<9} {:<13} WHAT", "SEVERITY", "KIND");
+        let _ = writeln!(out, "\n  {:<9} {:<15} WHAT", "SEVERITY", "KIND");
     }
     for finding in findings {
         let _ = writeln!(
             out,
-            "  {:<9} {:<13} {}",
+            "  {:<9} {:<15} {}",
             finding.severity.to_string().to_uppercase(),
             finding.kind,
             finding.series_name()
         );
-        let _ = writeln!(out, "  {:<23} {}", "", finding.description);
+        let _ = writeln!(out, "  {:<25} {}", "", finding.description);
     }
     let _ = writeln!(out, "\n  sensors:");
     for sensor in &report.sensors {

@@ -1,13 +1,13 @@
 //! The demo's bundled metric scenario: a deterministic, clock-relative
-//! history served through the same [`RangeSource`] interface the trend
-//! predictor uses against Prometheus.
+//! history served through the same [`MetricSource`] interface the trend
+//! predictor and the baseline detector use against Prometheus.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use inspector_prometheus::MetricSource;
 use inspector_prometheus::{PrometheusError, Sample, Series};
-use inspector_trend_predictor::RangeSource;
 
 /// One synthetic series: value at `hours_ago` hours before now.
 #[derive(Debug, Clone)]
@@ -25,6 +25,12 @@ pub struct Scenario {
 /// Small deterministic wobble so fits are realistic, not exact.
 fn wobble(i: usize, amplitude: f64) -> f64 {
     ((i as f64) * 1.7).sin() * amplitude
+}
+
+/// `mean ± amplitude` over a day, peaking `peak_hours_ago` hours before now
+/// (and every 24 h before that).
+fn daily_cycle(hours_ago: f64, mean: f64, amplitude: f64, peak_hours_ago: f64) -> f64 {
+    mean + amplitude * ((hours_ago - peak_hours_ago) / 24.0 * std::f64::consts::TAU).cos()
 }
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -68,6 +74,32 @@ impl Scenario {
                 shape: |_, i| 0.25 + wobble(i, 0.05),
             }],
         );
+        // Request rates with a daily cycle (seven days of history, so the
+        // baseline detector learns the day's shape). Checkout spikes to
+        // triple its usual rate in the last ten minutes; search is at its
+        // ordinary daily peak, which is not an anomaly.
+        metrics.insert(
+            "http_requests_per_second",
+            vec![
+                SyntheticSeries {
+                    labels: labels(&[("service", "checkout")]),
+                    shape: |hours_ago, i| {
+                        let usual = daily_cycle(hours_ago, 120.0, 80.0, 3.0) + wobble(i, 2.0);
+                        if hours_ago < 10.0 / 60.0 {
+                            usual + 360.0
+                        } else {
+                            usual
+                        }
+                    },
+                },
+                SyntheticSeries {
+                    labels: labels(&[("service", "search")]),
+                    shape: |hours_ago, i| {
+                        daily_cycle(hours_ago, 300.0, 200.0, 0.0) + wobble(i, 4.0)
+                    },
+                },
+            ],
+        );
         // Already past its threshold.
         metrics.insert(
             "email_queue_depth",
@@ -86,9 +118,12 @@ impl Scenario {
         "  - {name: checkout_p99_latency_seconds, query: checkout_p99_latency_seconds, threshold: 1.0, description: checkout p99 latency}\n",
         "  - {name: email_queue_depth, query: email_queue_depth, threshold: 5000, description: outbound email backlog}\n",
     );
+
+    /// Baseline-detector metrics for the scenario (YAML list items).
+    pub const BASELINES: &'static str = "  - {name: http_requests_per_second, query: http_requests_per_second, description: request rate}\n";
 }
 
-impl RangeSource for Scenario {
+impl MetricSource for Scenario {
     async fn query_range(
         &self,
         query: &str,
@@ -117,6 +152,21 @@ impl RangeSource for Scenario {
                 Series { labels, samples }
             })
             .collect())
+    }
+
+    async fn query(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        // The value now, as the last sample of a one-step range.
+        let mut series = self
+            .query_range(query, time, time, Duration::from_secs(60))
+            .await?;
+        for one in &mut series {
+            one.samples.truncate(1);
+        }
+        Ok(series)
     }
 }
 

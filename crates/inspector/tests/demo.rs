@@ -23,7 +23,7 @@ fn demo_once_prints_the_scenarios_findings() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("findings: 5 (dynamic_anomaly: 0, log_pattern: 2, trend_breach: 3)"),
+        stdout.contains("findings: 6 (dynamic_anomaly: 1, log_pattern: 2, trend_breach: 3)"),
         "{stdout}"
     );
     // The log scenario: two new shapes after the warm-up; variations of known ones are not new.
@@ -38,7 +38,7 @@ fn demo_once_prints_the_scenarios_findings() {
     }
     assert!(!stdout.contains("never seen before: GET"), "{stdout}");
     assert!(
-        stdout.contains("CRITICAL  trend_breach  email_queue_depth{queue=\"outbound-email\"}"),
+        stdout.contains("CRITICAL  trend_breach    email_queue_depth{queue=\"outbound-email\"}"),
         "{stdout}"
     );
     assert!(stdout.contains("goes above 90 in 2.0 h"), "{stdout}");
@@ -49,6 +49,31 @@ fn demo_once_prints_the_scenarios_findings() {
         "{stdout}"
     );
     assert!(!stdout.contains("mount=\"/\""), "{stdout}");
+    // The seasonal scenario: checkout's spike is critical, far beyond 5σ of
+    // its usual rate for the hour (about 177 with a 3-hour-old daily peak);
+    // search at its ordinary daily peak is not reported.
+    let spike = stdout
+        .lines()
+        .skip_while(|l| {
+            !l.contains("CRITICAL  dynamic_anomaly http_requests_per_second{service=\"checkout\"}")
+        })
+        .nth(1)
+        .unwrap_or_else(|| panic!("no critical checkout spike in:\n{stdout}"));
+    let sigma: f64 = spike
+        .split("σ above")
+        .next()
+        .and_then(|head| head.rsplit(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no σ in {spike:?}"));
+    assert!(sigma > 5.0, "{spike}");
+    let usual: f64 = spike
+        .split("its usual ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no usual value in {spike:?}"));
+    assert!((usual - 176.6).abs() < 10.0, "{spike}");
+    assert!(!stdout.contains("service=\"search\""), "{stdout}");
 }
 
 #[test]
@@ -94,7 +119,7 @@ fn demo_serves_the_api_until_sigterm() {
         .unwrap();
     assert_eq!(
         context["findings"].as_array().unwrap().len(),
-        5,
+        6,
         "{context}"
     );
 

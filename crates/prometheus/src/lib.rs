@@ -7,6 +7,7 @@
 //! 11,000 points per series) and the series are stitched back together.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -346,6 +347,47 @@ impl PrometheusClient {
             )),
             None => Err(PrometheusError::Decode("success without data".into())),
         }
+    }
+}
+
+/// Where sensors read metrics from: Prometheus in production, a bundled
+/// scenario in `inspector demo`. Sensors are generic over it so the demo
+/// runs their real code paths.
+pub trait MetricSource: Send + Sync {
+    /// Range query (see [`PrometheusClient::query_range`]).
+    fn query_range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send;
+
+    /// Instant query (see [`PrometheusClient::query`]).
+    fn query(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send;
+}
+
+impl MetricSource for PrometheusClient {
+    fn query_range(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+    ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send {
+        PrometheusClient::query_range(self, query, start, end, step)
+    }
+
+    fn query(
+        &self,
+        query: &str,
+        time: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send {
+        PrometheusClient::query(self, query, time)
     }
 }
 

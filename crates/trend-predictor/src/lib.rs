@@ -9,5 +9,6 @@ pub mod pass;
 pub mod service;
 
 pub use config::{BreachDirection, MetricRule, TrendPredictorConfig};
-pub use pass::{PassOutcome, RangeSource, SENSOR, judge_series, run_pass};
+pub use inspector_prometheus::MetricSource;
+pub use pass::{PassOutcome, SENSOR, judge_series, run_pass};
 pub use service::{TrendPredictor, serve};

@@ -5,13 +5,11 @@
 //! never stops the others.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use inspector_domain::{Confidence, Finding, FindingKind, SensorError, Severity};
-use inspector_prometheus::{PrometheusClient, PrometheusError, Series};
+use inspector_prometheus::{MetricSource, PrometheusError, Series};
 use inspector_trend::{Assessment, BreachRule, Direction, LinearFit, Outlook, Point, fit_line};
 
 use crate::config::{BreachDirection, MetricRule, TrendPredictorConfig};
@@ -21,29 +19,6 @@ pub const SENSOR: &str = "trend-predictor";
 
 /// Breaches this close are critical rather than warnings.
 const CRITICAL_WITHIN_HOURS: f64 = 1.0;
-
-/// Where history comes from: Prometheus in production, a scenario in the demo.
-pub trait RangeSource: Send + Sync {
-    fn query_range(
-        &self,
-        query: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        step: Duration,
-    ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send;
-}
-
-impl RangeSource for PrometheusClient {
-    fn query_range(
-        &self,
-        query: &str,
-        start: DateTime<Utc>,
-        end: DateTime<Utc>,
-        step: Duration,
-    ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send {
-        PrometheusClient::query_range(self, query, start, end, step)
-    }
-}
 
 /// What one pass produced.
 #[derive(Debug, Default)]
@@ -100,7 +75,7 @@ pub fn judge_series(
 }
 
 /// Runs one pass over the metrics this replica owns.
-pub async fn run_pass<S: RangeSource>(
+pub async fn run_pass<S: MetricSource>(
     source: &S,
     config: &TrendPredictorConfig,
     instance: &str,

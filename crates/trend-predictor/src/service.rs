@@ -12,7 +12,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::TrendPredictorConfig;
-use crate::pass::{PassOutcome, RangeSource, SENSOR, run_pass};
+use crate::pass::{PassOutcome, SENSOR, run_pass};
+use inspector_prometheus::MetricSource;
 
 /// How long shutdown waits for queued publishes to drain.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,7 +28,7 @@ pub struct TrendPredictor<S> {
     instance: String,
 }
 
-impl<S: RangeSource> TrendPredictor<S> {
+impl<S: MetricSource> TrendPredictor<S> {
     pub fn new(
         config: TrendPredictorConfig,
         source: S,
