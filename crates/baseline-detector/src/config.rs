@@ -40,6 +40,12 @@ pub struct BaselineDetectorConfig {
     /// Deviation (σ) at which a value is critical.
     #[serde(default = "default_critical")]
     pub critical_sigma: f64,
+    /// Report only deviations at least as large as the largest the series
+    /// showed in its training history (the lookback): a series that strays
+    /// 6σ every week stays quiet on an ordinary week. Off: every value past
+    /// the warning σ is reported (once per cooldown).
+    #[serde(default = "yes")]
+    pub novel_only: bool,
     /// Queries in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,

@@ -194,6 +194,7 @@ impl<S: MetricSource> Detector<S> {
         let thresholds = Thresholds {
             warning_sigma: self.config.warning_sigma,
             critical_sigma: self.config.critical_sigma,
+            novel_only: self.config.novel_only,
         };
         let step_ms = self.config.step.as_millis() as i64;
         let cooldown =
@@ -273,12 +274,15 @@ impl<S: MetricSource> Detector<S> {
                             BaselineSeverity::Warning => Severity::Warning,
                         },
                         description: format!(
-                            "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this time of day",
+                            "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this time of day \
+                             ({:.1}× the largest deviation in the last {})",
                             metric.name,
                             sample.value,
                             assessment.sigma.abs(),
                             assessment.expected,
-                            assessment.std
+                            assessment.std,
+                            assessment.novelty,
+                            humantime::format_duration(self.config.lookback),
                         ),
                         current_value: Some(sample.value),
                         threshold: None,

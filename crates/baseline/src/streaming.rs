@@ -29,7 +29,9 @@ pub struct Observation {
     /// The value is reported (warning or worse, not in a cooldown).
     pub reported: bool,
     /// Anomaly score in [0, 1]: |σ| / (|σ| + warning σ), so the warning
-    /// threshold maps to 0.5; 0 while suppressed or without a baseline.
+    /// threshold maps to 0.5; when only novel deviations count, the lesser
+    /// of that and novelty / (novelty + 1), so 0.5 is exactly where a value
+    /// is reported. 0 while suppressed or without a baseline.
     pub score: f64,
 }
 
@@ -78,6 +80,9 @@ impl StreamingDetector {
         } else if let Some(a) = assessment {
             let warning = self.policy.thresholds.warning_sigma;
             observation.score = a.sigma.abs() / (a.sigma.abs() + warning);
+            if self.policy.thresholds.novel_only {
+                observation.score = observation.score.min(a.novelty / (a.novelty + 1.0));
+            }
             if a.severity.is_some() {
                 observation.reported = true;
                 self.cooldown_left = self.policy.cooldown;

@@ -15,6 +15,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut caught, mut windows, mut false_positives, mut total) = (0, 0, 0, 0.0);
     for s in &series {
         let scores = detect(s, &DetectorSettings::default());
+        // The same detector without a cooldown: how far each window got.
+        let unsuppressed = detect(
+            s,
+            &DetectorSettings {
+                cooldown_seconds: 0,
+                ..DetectorSettings::default()
+            },
+        );
         let n = s.values.len();
         let probation = ((0.15 * n as f64).floor() as usize).min(750);
         let fired: Vec<usize> = (probation..n).filter(|&i| scores[i] >= threshold).collect();
@@ -29,7 +37,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         (i - a) as f64 / (b - a + 1) as f64
                     ));
                 }
-                None => cells.push(format!("[{a}-{b}] MISS")),
+                None => {
+                    let peak = unsuppressed[a..=b].iter().copied().fold(0.0, f64::max);
+                    cells.push(format!("[{a}-{b}] MISS (peak {peak:.2})"));
+                }
             }
         }
         let fp = fired

@@ -12,34 +12,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: settings_sweep <nab dir>")?;
     let series = load(std::path::Path::new(&dir))?;
-    for cooldown_hours in [6, 24, 72] {
-        for warning in [3.0, 4.0] {
-            let settings = DetectorSettings {
-                cooldown_seconds: cooldown_hours * 3600,
-                thresholds: Thresholds {
-                    warning_sigma: warning,
-                    critical_sigma: warning.max(5.0),
-                },
-                ..DetectorSettings::default()
-            };
-            let scores: BTreeMap<String, Vec<f64>> = series
-                .iter()
-                .map(|s| (s.key.clone(), detect(s, &settings)))
-                .collect();
-            let table = score(&series, &scores, PRODUCTION_THRESHOLD);
-            let cells: Vec<String> = table
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} {:.1} (prod {:.1})",
-                        r.profile, r.optimised, r.production
-                    )
-                })
-                .collect();
-            println!(
-                "cooldown {cooldown_hours:>2} h, warning {warning}σ: {}",
-                cells.join(" | ")
-            );
+    for novel_only in [false, true] {
+        for cooldown_hours in [6, 24] {
+            for warning in [3.0, 4.0] {
+                let settings = DetectorSettings {
+                    cooldown_seconds: cooldown_hours * 3600,
+                    thresholds: Thresholds {
+                        warning_sigma: warning,
+                        critical_sigma: warning.max(5.0),
+                        novel_only,
+                    },
+                    ..DetectorSettings::default()
+                };
+                let scores: BTreeMap<String, Vec<f64>> = series
+                    .iter()
+                    .map(|s| (s.key.clone(), detect(s, &settings)))
+                    .collect();
+                let table = score(&series, &scores, PRODUCTION_THRESHOLD);
+                let cells: Vec<String> = table
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{} {:.1} (prod {:.1})",
+                            r.profile, r.optimised, r.production
+                        )
+                    })
+                    .collect();
+                println!(
+                    "novel only {novel_only:>5}, cooldown {cooldown_hours:>2} h, warning {warning}σ: {}",
+                    cells.join(" | ")
+                );
+            }
         }
     }
     Ok(())
