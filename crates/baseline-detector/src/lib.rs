@@ -2,7 +2,9 @@
 //! (`inspector-baseline`) for every series of each configured PromQL metric
 //! from Prometheus range queries, refits in the background, and each pass
 //! publishes a `dynamic_anomaly` finding for a current value at or beyond
-//! the warning σ (critical at the critical σ), once per cooldown per series.
+//! the warning σ (critical at the critical σ) that is also larger than any
+//! deviation the series showed in its training history (`novel_only`), once
+//! per cooldown per series.
 
 pub mod config;
 pub mod detector;
