@@ -1,7 +1,10 @@
 //! The detector policy the baseline sensor applies, as a streaming state
-//! machine shared by production and the NAB backtest: keep a bounded
-//! history, refit on a schedule, judge each new value against the baseline,
-//! and suppress repeats of a report for a cooldown.
+//! machine for replaying a series (the NAB backtest): keep a bounded
+//! history, refit on a schedule, judge each new value against the last
+//! fit's forecast, and suppress repeats of a report for a cooldown. The
+//! sensor (`inspector-baseline-detector`) does the same over Prometheus:
+//! a background refit on the lookback, the instant value judged with
+//! [`Baseline::assess`] steps ahead of the last fit, a per-series cooldown.
 
 use std::collections::VecDeque;
 
@@ -56,7 +59,12 @@ impl StreamingDetector {
         }
     }
 
-    /// Judges `value` (the next step), then learns from it.
+    /// Judges `value` (the next step), then adds it to the history.
+    ///
+    /// As in the sensor, a value is judged against the last fit's forecast
+    /// that many steps ahead; the model learns new values only at the next
+    /// refit (no online update), so the backtest runs exactly what
+    /// production runs.
     pub fn observe(&mut self, value: f64) -> Observation {
         if self.model.is_none() || self.since_fit >= self.policy.refit_every {
             let history: Vec<f64> = self.history.iter().copied().collect();
@@ -69,7 +77,7 @@ impl StreamingDetector {
             .model
             .as_ref()
             .filter(|_| value.is_finite())
-            .map(|m| m.assess(value, 1, self.policy.thresholds));
+            .map(|m| m.assess(value, self.since_fit + 1, self.policy.thresholds));
         let mut observation = Observation {
             assessment,
             reported: false,
@@ -88,8 +96,7 @@ impl StreamingDetector {
                 self.cooldown_left = self.policy.cooldown;
             }
         }
-        if let Some(model) = &mut self.model {
-            model.update(value);
+        if self.model.is_some() {
             self.since_fit += 1;
         }
         self.history.push_back(value);
