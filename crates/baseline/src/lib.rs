@@ -17,7 +17,9 @@
 //! grid search that evaluates eight candidates per pass over the history
 //! (the recursion is latency-bound, so eight cost about as much as one).
 //! The prediction band uses a *robust* residual scale, 1.4826 × the median
-//! absolute one-step error, so past anomalies do not widen it.
+//! absolute one-step error, so past anomalies do not widen it, and widens
+//! with the horizon as the ETS(A,A,A) prediction variance does (the sensor
+//! judges values up to a refit interval after the fit).
 //!
 //! Missing samples (NaN/±Inf, gaps) are skipped: the state advances on its
 //! own forecast. Fewer than two full seasons of finite history is an error,
@@ -50,7 +52,7 @@ pub struct Thresholds {
     /// then stays quiet on an ordinary week, while anything it has not done
     /// in that week is still reported. On the Numenta Anomaly Benchmark this
     /// suppression lifts the standard score at the production threshold from
-    /// 9 to 50.
+    /// 12 to 50.
     pub novel_only: bool,
 }
 
@@ -120,8 +122,10 @@ pub struct Baseline {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Assessment {
     pub expected: f64,
+    /// Forecast error scale at this horizon: the one-step scale widened by
+    /// [`Baseline::spread`].
     pub std: f64,
-    /// Signed deviation in σ.
+    /// Signed deviation in σ (of this horizon).
     pub sigma: f64,
     /// |value − expected| over the largest deviation in the history: at
     /// least 1 means the series has not strayed this far in its history.
@@ -505,11 +509,36 @@ impl Baseline {
         self.level + h as f64 * self.trend + self.season[idx]
     }
 
+    /// How much wider the forecast error is `steps_ahead` steps out than one
+    /// step out: √(1 + Σ_{j<h} c_j²) with c_j = α(1 + jβ) + γ(1−α)·[m | j],
+    /// the additive Holt-Winters (ETS A,A,A) prediction-variance factor.
+    /// The sensor judges values up to a refit interval after the fit, and a
+    /// one-step σ would call an ordinary hour-ahead miss a 3σ event.
+    pub fn spread(&self, steps_ahead: usize) -> f64 {
+        let Smoothing { alpha, beta, gamma } = self.smoothing;
+        let period = self.season.len();
+        let variance: f64 = (1..steps_ahead.max(1))
+            .map(|j| {
+                let seasonal = if j % period == 0 {
+                    gamma * (1.0 - alpha)
+                } else {
+                    0.0
+                };
+                let c = alpha * (1.0 + j as f64 * beta) + seasonal;
+                c * c
+            })
+            .sum();
+        (1.0 + variance).sqrt()
+    }
+
     /// Judges `value` observed `steps_ahead` steps after the last trained sample.
     pub fn assess(&self, value: f64, steps_ahead: usize, thresholds: Thresholds) -> Assessment {
         let expected = self.expected(steps_ahead);
         let deviation = value - expected;
-        let sigma = deviation / self.scale;
+        // σ widens with the horizon; the novelty reference does not (it is a
+        // plain magnitude, and widening it too cost NAB 4 points).
+        let std = self.scale * self.spread(steps_ahead);
+        let sigma = deviation / std;
         let novelty = if deviation == 0.0 {
             0.0
         } else {
@@ -526,7 +555,7 @@ impl Baseline {
         };
         Assessment {
             expected,
-            std: self.scale,
+            std,
             sigma,
             novelty,
             severity,
@@ -721,6 +750,30 @@ mod tests {
         let unusual = baseline.assess(next[step] + 12.0, ahead, Thresholds::default());
         assert!(unusual.novelty > 1.0, "{unusual:?}");
         assert_eq!(unusual.severity, Some(Severity::Critical), "{unusual:?}");
+    }
+
+    #[test]
+    fn the_band_widens_with_the_horizon() {
+        let baseline = Baseline::fit(&daily(7, 1.0), DAY).unwrap();
+        assert_eq!(baseline.spread(1), 1.0);
+        let (s2, s12) = (baseline.spread(2), baseline.spread(12));
+        assert!(s2 > 1.0 && s12 > s2, "{s2} {s12}");
+        // Spread = √(1 + Σ c_j²), c_j = α(1 + jβ) below a season.
+        let Smoothing { alpha, beta, .. } = baseline.smoothing;
+        let expected: f64 = (1..12)
+            .map(|j| (alpha * (1.0 + j as f64 * beta)).powi(2))
+            .sum::<f64>();
+        assert!((s12 - (1.0 + expected).sqrt()).abs() < 1e-12);
+        let far = baseline.assess(
+            baseline.expected(12) + 4.0 * baseline.scale,
+            12,
+            Thresholds {
+                novel_only: false,
+                ..Thresholds::default()
+            },
+        );
+        assert!((far.std - baseline.scale * s12).abs() < 1e-12, "{far:?}");
+        assert!((far.sigma - 4.0 / s12).abs() < 1e-9, "{far:?}");
     }
 
     #[test]
