@@ -6,6 +6,7 @@ pub mod config;
 pub mod ops;
 pub mod sensor_host;
 pub mod sensor_metrics;
+pub mod service_main;
 pub mod shard;
 pub mod shutdown;
 pub mod telemetry;
@@ -17,6 +18,7 @@ pub use config::{
 pub use ops::{OpsState, ops_router, serve_http};
 pub use sensor_host::SensorHost;
 pub use sensor_metrics::SensorMetrics;
+pub use service_main::{ServiceBinary, ServiceError, run_service};
 pub use shard::Shard;
 pub use shutdown::shutdown_signal;
 pub use telemetry::{TelemetryGuard, init_telemetry};
