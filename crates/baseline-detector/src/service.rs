@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use inspector_bus::Bus;
-use inspector_domain::{SensorError, SensorRun};
+use inspector_domain::SensorRun;
 use inspector_prometheus::{MetricSource, PrometheusClient};
-use inspector_runtime::{SensorHost, SensorMetrics};
+use inspector_runtime::{PassContext, SensorHost, SensorMetrics, publish_pass};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -24,46 +24,16 @@ pub async fn run_pass<S: MetricSource>(
 ) -> SensorRun {
     let started = Instant::now();
     let now = Utc::now();
-    let mut outcome = detector.detect(now).await;
-    for finding in &outcome.findings {
-        tracing::info!(finding = %finding.description, severity = %finding.severity, "baseline finding");
-        match bus.publish_finding(finding).await {
-            Ok(()) => {
-                metrics.findings.inc();
-            }
-            Err(e) => {
-                metrics.error("publish");
-                outcome.errors.push(SensorError {
-                    subject: "nats".into(),
-                    message: format!("publish failed, finding queued for retry: {e}"),
-                });
-            }
-        }
-    }
-    for _ in &outcome.errors {
-        metrics.error("query");
-    }
-    let run = SensorRun {
-        sensor: SENSOR.into(),
-        instance: instance.into(),
-        started_at: now,
-        finished_at: Utc::now(),
-        findings: outcome.findings.len() as u32,
-        errors: outcome.errors,
-        interval_seconds: detector.config().interval.as_secs().max(1),
+    let outcome = detector.detect(now).await;
+    let context = PassContext {
+        sensor: SENSOR,
+        instance,
+        evaluated_at: now,
+        started,
+        interval: detector.config().interval,
         shadow: detector.config().shadow,
     };
-    let published = bus.publish_run(&run).await;
-    if let Err(e) = published {
-        metrics.error("publish");
-        tracing::error!(error = %e, "run summary queued for retry");
-    }
-    metrics.passes.inc();
-    metrics
-        .pass_duration
-        .observe(started.elapsed().as_secs_f64());
-    metrics.publish_pending.set(bus.pending().await as i64);
-    run
+    publish_pass(bus, metrics, context, &outcome.findings, outcome.errors).await
 }
 
 /// Errors that stop the service from starting.

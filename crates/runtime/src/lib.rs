@@ -6,6 +6,7 @@ pub mod config;
 pub mod ops;
 pub mod sensor_host;
 pub mod sensor_metrics;
+pub mod sensor_pass;
 pub mod service_main;
 pub mod shard;
 pub mod shutdown;
@@ -18,6 +19,7 @@ pub use config::{
 pub use ops::{OpsState, ops_router, serve_http};
 pub use sensor_host::SensorHost;
 pub use sensor_metrics::SensorMetrics;
+pub use sensor_pass::{PassContext, publish_pass};
 pub use service_main::{ServiceBinary, ServiceError, run_service};
 pub use shard::Shard;
 pub use shutdown::shutdown_signal;

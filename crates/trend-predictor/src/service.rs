@@ -5,9 +5,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
-use inspector_domain::{SensorError, SensorRun};
 use inspector_prometheus::PrometheusClient;
-use inspector_runtime::{SensorHost, SensorMetrics};
+use inspector_runtime::{PassContext, SensorHost, SensorMetrics, publish_pass};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -52,52 +51,24 @@ impl<S: MetricSource> TrendPredictor<S> {
     pub async fn run_once(&self, now: DateTime<Utc>) -> PassOutcome {
         let started = Instant::now();
         let mut outcome = run_pass(&self.source, &self.config, &self.instance, now).await;
-        for error in &outcome.errors {
-            tracing::warn!(metric = %error.subject, error = %error.message, "metric skipped this pass");
-            self.metrics.error("query");
-        }
-        let mut publish_failure = None;
-        for finding in &outcome.findings {
-            tracing::info!(finding = %finding.description, severity = %finding.severity, "trend finding");
-            match self.bus.publish_finding(finding).await {
-                Ok(()) => {
-                    self.metrics.findings.inc();
-                }
-                Err(error) => {
-                    self.metrics.error("publish");
-                    publish_failure = Some(error.to_string());
-                }
-            }
-        }
-        if let Some(message) = publish_failure {
-            let pending = self.bus.pending().await;
-            tracing::error!(%message, pending, "publishing findings failed; kept for retry");
-            outcome.errors.push(SensorError {
-                subject: "nats".into(),
-                message: format!("publish failed, findings queued for retry: {message}"),
-            });
-        }
-        let run = SensorRun {
-            sensor: SENSOR.into(),
-            instance: self.instance.clone(),
-            started_at: now,
-            finished_at: now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default(),
-            findings: outcome.findings.len() as u32,
-            errors: outcome.errors.clone(),
-            interval_seconds: self.config.interval.as_secs().max(1),
+        let context = PassContext {
+            sensor: SENSOR,
+            instance: &self.instance,
+            evaluated_at: now,
+            started,
+            interval: self.config.interval,
             shadow: self.config.shadow,
         };
-        if let Err(error) = self.bus.publish_run(&run).await {
-            self.metrics.error("publish");
-            tracing::error!(%error, "publishing the run summary failed; kept for retry");
-        }
-        self.metrics
-            .publish_pending
-            .set(self.bus.pending().await as i64);
-        self.metrics.passes.inc();
-        self.metrics
-            .pass_duration
-            .observe(started.elapsed().as_secs_f64());
+        let run = publish_pass(
+            &self.bus,
+            &self.metrics,
+            context,
+            &outcome.findings,
+            outcome.errors,
+        )
+        .await;
+        // The outcome reports what the run summary said, publish failures included.
+        outcome.errors = run.errors;
         outcome
     }
 
