@@ -396,13 +396,12 @@ impl Baseline {
     /// Learns a baseline from `values`, one per step, oldest first (NaN for
     /// missing), with a season of `period` steps.
     pub fn fit(history: &[f64], period: usize) -> Result<Baseline, BaselineError> {
-        let values = history;
         if period < 2 {
             return Err(BaselineError::Period(period));
         }
-        let finite = values.iter().filter(|v| v.is_finite()).count();
+        let finite = history.iter().filter(|v| v.is_finite()).count();
         let needed = 2 * period;
-        if values.len() < needed || finite < needed {
+        if history.len() < needed || finite < needed {
             return Err(BaselineError::InsufficientHistory {
                 finite,
                 needed,
@@ -419,18 +418,18 @@ impl Baseline {
             beta: 0.01,
             gamma: 0.1,
         };
-        let rough = initial_state(values, period);
+        let rough = initial_state(history, period);
         let profile = |t: usize| {
             let day = (t / period).min(rough.centres.len() - 1);
             rough.centres[day] + rough.season[t % period]
         };
-        let mut residuals: Vec<f64> = values
+        let mut residuals: Vec<f64> = history
             .iter()
             .enumerate()
             .map(|(t, v)| v - profile(t))
             .collect();
         let clip = clip_limit(robust_scale(&residuals));
-        let cleaned: Vec<f64> = values
+        let cleaned: Vec<f64> = history
             .iter()
             .enumerate()
             .map(|(t, &v)| {
