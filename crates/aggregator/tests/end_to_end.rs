@@ -61,6 +61,7 @@ async fn rising_metric_is_reported_once_and_served() {
         source,
         env.bus().await,
         SensorMetrics::register(&mut Default::default()),
+        inspector_membership::Membership::fixed(Default::default()),
         "trend-0".into(),
     );
 

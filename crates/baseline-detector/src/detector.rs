@@ -2,6 +2,7 @@
 //! refit in the background, judged against the instant value each pass.
 //! One metric's failure is an error in the pass, never a stop.
 
+use inspector_membership::Membership;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
@@ -76,6 +77,7 @@ pub struct Detector<S = PrometheusClient> {
     source: Arc<S>,
     models: Arc<RwLock<Models>>,
     last_reported: Arc<RwLock<HashMap<SeriesKey, DateTime<Utc>>>>,
+    membership: Membership,
     instance: String,
 }
 
@@ -86,18 +88,25 @@ impl<S> Clone for Detector<S> {
             source: Arc::clone(&self.source),
             models: Arc::clone(&self.models),
             last_reported: Arc::clone(&self.last_reported),
+            membership: self.membership.clone(),
             instance: self.instance.clone(),
         }
     }
 }
 
 impl<S: MetricSource> Detector<S> {
-    pub fn new(config: BaselineDetectorConfig, source: S, instance: String) -> Self {
+    pub fn new(
+        config: BaselineDetectorConfig,
+        source: S,
+        membership: Membership,
+        instance: String,
+    ) -> Self {
         Detector {
             config,
             source: Arc::new(source),
             models: Arc::default(),
             last_reported: Arc::default(),
+            membership,
             instance,
         }
     }
@@ -110,7 +119,7 @@ impl<S: MetricSource> Detector<S> {
         self.config
             .metrics
             .iter()
-            .filter(|m| self.config.shard.owns(&m.name))
+            .filter(|m| self.membership.owns(&m.name))
             .cloned()
             .collect()
     }

@@ -1,6 +1,7 @@
 //! The running sensor: a background retrain loop, a detection pass every
 //! interval publishing findings and a run summary, health and metrics.
 
+use inspector_membership::Membership;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -43,6 +44,8 @@ pub enum ServeError {
     Prometheus(#[from] inspector_prometheus::PrometheusError),
     #[error("ops server: {0}")]
     Ops(#[from] std::io::Error),
+    #[error(transparent)]
+    Membership(#[from] inspector_membership::MembershipError),
 }
 
 /// The whole service: ops endpoints on `listener`, passes until `shutdown`.
@@ -57,23 +60,33 @@ pub async fn serve(
     }
     let prometheus = PrometheusClient::new(config.prometheus.clone())?;
     let instance = host.instance.clone();
+    let membership = Membership::start(&config.shard, shutdown.clone()).await?;
     let Some(bus) =
         Bus::connect_with_retry(&config.nats, &format!("{SENSOR}/{instance}"), &shutdown).await
     else {
         return Ok(host.finish().await?);
     };
-    let detector = Detector::new(config.clone(), prometheus, instance.clone());
+    let detector = Detector::new(
+        config.clone(),
+        prometheus,
+        membership.clone(),
+        instance.clone(),
+    );
     // Background retraining: detection never waits for it.
     let retrainer = {
         let detector = detector.clone();
         let shutdown = shutdown.clone();
         let every = config.retrain_interval;
+        let mut membership = membership;
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(every);
             loop {
+                // A change of share (a scale) brings series without a
+                // baseline: fit them now rather than at the next hour.
                 tokio::select! {
                     _ = shutdown.cancelled() => break,
                     _ = ticker.tick() => {}
+                    true = membership.changed() => {}
                 }
                 let fitted = detector.retrain(Utc::now()).await;
                 tracing::info!(series = fitted, "baselines refitted");

@@ -72,7 +72,12 @@ async fn detect_seasonal_spike(bus: &Bus, metrics: &SensorMetrics) -> anyhow::Re
     let config: BaselineDetectorConfig =
         inspector_runtime::load_config_from_str(&yaml).context("demo baseline-detector config")?;
     config.validate().map_err(anyhow::Error::msg)?;
-    let detector = Detector::new(config, Scenario::bundled(), "demo".into());
+    let detector = Detector::new(
+        config,
+        Scenario::bundled(),
+        inspector_membership::Membership::fixed(Default::default()),
+        "demo".into(),
+    );
     let now = Utc::now();
     detector.retrain(now).await;
     let run = inspector_baseline_detector::run_pass(&detector, bus, metrics, "demo").await;
@@ -122,6 +127,7 @@ pub async fn run(
         Scenario::bundled(),
         bus.clone(),
         sensor_metrics,
+        inspector_membership::Membership::fixed(Default::default()),
         "demo".into(),
     );
 

@@ -3,7 +3,6 @@
 //! runs drain3 on the same input in the same run and prints the ratio.
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use inspector_drain::{Drain, DrainConfig, Masker};
@@ -11,9 +10,8 @@ use inspector_drain::{Drain, DrainConfig, Masker};
 const LINES: usize = 1_000_000;
 
 fn bench(c: &mut Criterion) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/loghub-2k");
-    let lines = inspector_log_eval::benchmark_lines(&dir, LINES)
-        .expect("shared Loghub data beside the project");
+    let dir = inspector_test_harness::corpus("loghub-2k");
+    let lines = inspector_log_eval::benchmark_lines(&dir, LINES).expect("a Loghub-2k folder");
     let mut group = c.benchmark_group("drain");
     group.throughput(Throughput::Elements(lines.len() as u64));
     group.sample_size(10);

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use inspector_bus::NatsConfig;
-use inspector_runtime::Shard;
+use inspector_runtime::ShardConfig;
 use serde::Deserialize;
 
 /// The whole log-pattern config file.
@@ -30,7 +30,7 @@ pub struct LogPatternConfig {
     pub max_line_bytes: usize,
     /// Which share of the workloads this replica owns.
     #[serde(default)]
-    pub shard: Shard,
+    pub shard: ShardConfig,
     /// Address of the health and `/metrics` endpoints.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,

@@ -2,6 +2,7 @@
 //! workload, a `log_pattern` finding for each new one after warm-up, a run
 //! summary and a snapshot every interval, a last snapshot on shutdown.
 
+use inspector_membership::Membership;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -313,7 +314,9 @@ pub async fn start_source(
             tokio::spawn(follow_kubernetes(
                 client,
                 kubernetes.clone(),
-                config.shard,
+                Membership::start(&config.shard, shutdown.clone())
+                    .await
+                    .map_err(ServeError::Membership)?,
                 sender,
                 shutdown,
             ));
@@ -325,6 +328,8 @@ pub async fn start_source(
 /// Errors that stop the service from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error(transparent)]
+    Membership(inspector_membership::MembershipError),
     #[error("kubernetes client: {0}")]
     Kubernetes(String),
     #[error("ops server: {0}")]

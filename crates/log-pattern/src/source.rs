@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
 use futures::AsyncBufReadExt;
-use inspector_runtime::Shard;
+use inspector_membership::Membership;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
 use tokio::sync::mpsc;
@@ -134,7 +134,7 @@ struct ContainerKey {
 pub async fn follow_kubernetes(
     client: kube::Client,
     config: KubernetesSource,
-    shard: Shard,
+    membership: Membership,
     events: mpsc::Sender<SourceEvent>,
     shutdown: CancellationToken,
 ) {
@@ -157,7 +157,7 @@ pub async fn follow_kubernetes(
                 Ok(list) => {
                     for pod in list.items {
                         let workload = workload_name(&pod);
-                        if !shard.owns(&workload) || pod.metadata.deletion_timestamp.is_some() {
+                        if !membership.owns(&workload) || pod.metadata.deletion_timestamp.is_some() {
                             continue;
                         }
                         let name = pod.metadata.name.clone().unwrap_or_default();

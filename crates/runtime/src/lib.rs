@@ -21,7 +21,7 @@ pub use sensor_host::SensorHost;
 pub use sensor_metrics::SensorMetrics;
 pub use sensor_pass::{PassContext, publish_pass};
 pub use service_main::{ServiceBinary, ServiceError, run_service};
-pub use shard::Shard;
+pub use shard::{Shard, ShardConfig, StatefulSetShard};
 pub use shutdown::shutdown_signal;
 pub use telemetry::{TelemetryGuard, init_telemetry};
 

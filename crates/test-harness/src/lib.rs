@@ -42,6 +42,35 @@ pub fn require_binary(binary: &str, debian_package: &str) -> PathBuf {
         })
 }
 
+/// Environment variable naming the folder that holds the public corpora
+/// (`loghub-2k/`, `nab/`). Tests that need them are `#[ignore]`d and read it
+/// only when run with `--include-ignored`; `.ci/run` points it at
+/// `../shared/data`.
+pub const CORPORA_ENV: &str = "PROACTIVE_INSPECTOR_CORPORA";
+
+/// The reason corpus tests give in `#[ignore = ...]` (kept in one place so the
+/// runner's output tells a user what to do). Attributes need a literal, so
+/// this constant is the reference that a unit test compares them against.
+pub const CORPORA_IGNORE_REASON: &str = "needs the public corpora: set PROACTIVE_INSPECTOR_CORPORA to a folder with loghub-2k/ and nab/ and run with --include-ignored (see README)";
+
+/// The corpus `name` (e.g. `loghub-2k`, `nab`) under [`CORPORA_ENV`], or a
+/// panic that says how to provide it. Call only from `#[ignore]`d tests.
+pub fn corpus(name: &str) -> PathBuf {
+    let Some(root) = std::env::var_os(CORPORA_ENV) else {
+        panic!(
+            "{CORPORA_ENV} is not set; it must name a folder holding {name}/ \
+             (for example ../shared/data, or a download as the README says)"
+        );
+    };
+    let dir = PathBuf::from(root).join(name);
+    assert!(
+        dir.is_dir(),
+        "{} does not exist: {CORPORA_ENV} must name a folder holding {name}/",
+        dir.display()
+    );
+    dir
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

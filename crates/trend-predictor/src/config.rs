@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use inspector_bus::NatsConfig;
 use inspector_prometheus::PrometheusConfig;
-use inspector_runtime::Shard;
+use inspector_runtime::ShardConfig;
 use serde::Deserialize;
 
 /// The whole trend-predictor config file.
@@ -42,7 +42,7 @@ pub struct TrendPredictorConfig {
     pub min_samples: usize,
     /// Which share of the metrics this replica owns.
     #[serde(default)]
-    pub shard: Shard,
+    pub shard: ShardConfig,
     /// Address of the health and `/metrics` endpoints.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,

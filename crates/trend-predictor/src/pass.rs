@@ -4,6 +4,7 @@
 //! empty result, non-finite samples) becomes an entry in the pass' errors and
 //! never stops the others.
 
+use inspector_membership::Membership;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -78,6 +79,7 @@ pub fn judge_series(
 pub async fn run_pass<S: MetricSource>(
     source: &S,
     config: &TrendPredictorConfig,
+    membership: &Membership,
     instance: &str,
     now: DateTime<Utc>,
 ) -> PassOutcome {
@@ -86,7 +88,7 @@ pub async fn run_pass<S: MetricSource>(
     let owned: Vec<&MetricRule> = config
         .metrics
         .iter()
-        .filter(|rule| config.shard.owns(&rule.name))
+        .filter(|rule| membership.owns(&rule.name))
         .collect();
     let results: Vec<(&MetricRule, Result<Vec<Series>, PrometheusError>)> =
         futures::stream::iter(owned)

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
+use inspector_membership::Membership;
 use inspector_prometheus::PrometheusClient;
 use inspector_runtime::{PassContext, SensorHost, SensorMetrics, publish_pass};
 use tokio::net::TcpListener;
@@ -24,6 +25,7 @@ pub struct TrendPredictor<S> {
     source: S,
     bus: Bus,
     metrics: SensorMetrics,
+    membership: Membership,
     instance: String,
 }
 
@@ -33,6 +35,7 @@ impl<S: MetricSource> TrendPredictor<S> {
         source: S,
         bus: Bus,
         metrics: SensorMetrics,
+        membership: Membership,
         instance: String,
     ) -> Self {
         TrendPredictor {
@@ -40,6 +43,7 @@ impl<S: MetricSource> TrendPredictor<S> {
             source,
             bus,
             metrics,
+            membership,
             instance,
         }
     }
@@ -50,7 +54,13 @@ impl<S: MetricSource> TrendPredictor<S> {
     #[tracing::instrument(name = "trend_pass", skip(self), fields(instance = %self.instance, metrics = self.config.metrics.len()))]
     pub async fn run_once(&self, now: DateTime<Utc>) -> PassOutcome {
         let started = Instant::now();
-        let mut outcome = run_pass(&self.source, &self.config, &self.instance, now).await;
+        let mut outcome = run_pass(
+            &self.source,
+            &self.config,
+            &self.membership,
+            &self.instance,
+            now,
+        ).await;
         let context = PassContext {
             sensor: SENSOR,
             instance: &self.instance,
@@ -100,6 +110,8 @@ pub enum ServeError {
     Prometheus(#[from] inspector_prometheus::PrometheusError),
     #[error("ops server: {0}")]
     Ops(#[from] std::io::Error),
+    #[error(transparent)]
+    Membership(#[from] inspector_membership::MembershipError),
 }
 
 /// The whole service: ops endpoints on `ops_listener`, passes until `shutdown`.
@@ -113,6 +125,7 @@ pub async fn serve(
         return Ok(host.idle_disabled(SENSOR, &shutdown).await?);
     }
     let source = PrometheusClient::new(config.prometheus.clone())?;
+    let membership = Membership::start(&config.shard, shutdown.clone()).await?;
     let Some(bus) = Bus::connect_with_retry(
         &config.nats,
         &format!("{SENSOR}/{}", host.instance),
@@ -134,6 +147,7 @@ pub async fn serve(
         source,
         bus,
         host.metrics.clone(),
+        membership,
         host.instance.clone(),
     )
     .run(shutdown)

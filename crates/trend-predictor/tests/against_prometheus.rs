@@ -139,7 +139,13 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
          \x20 - {name: infinite, query: 'disk_used / 0', threshold: 1}\n",
     );
     let client = PrometheusClient::new(config.prometheus.clone()).unwrap();
-    let outcome = run_pass(&client, &config, "test-0", at(t)).await;
+    let outcome = run_pass(
+        &client,
+        &config,
+        &inspector_membership::Membership::fixed(Default::default()),
+        "test-0",
+        at(t),
+    ).await;
 
     let keys: Vec<String> = outcome.findings.iter().map(|f| f.series_name()).collect();
     assert_eq!(
