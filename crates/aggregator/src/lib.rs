@@ -11,6 +11,7 @@ pub mod context;
 pub mod core;
 pub mod dedup;
 pub mod http;
+pub mod metrics;
 pub mod service;
 
 pub use config::{AggregatorConfig, RedisConfig, SensorSettings};

@@ -16,9 +16,6 @@ use inspector_bus::{Bus, Delivery, Inbox};
 use inspector_domain::InspectionReport;
 use inspector_domain::wire::WireMessage;
 use inspector_runtime::{OpsState, ops_router, serve_http};
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use redis::aio::ConnectionManager;
 use tokio::net::TcpListener;
@@ -30,37 +27,10 @@ use crate::context::AnomalyContext;
 use crate::core::{Aggregator, Handled};
 use crate::dedup::{Deduplicator, redis_connection};
 use crate::http::{ApiState, api_router};
+pub use crate::metrics::AggregatorMetrics;
 
 /// Queue group for request-reply, so replicas share the queries.
 const QUERY_GROUP: &str = "aggregator";
-
-/// Label naming an aggregator event.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventLabels {
-    pub event: &'static str,
-}
-
-/// The aggregator's counters (`inspector_aggregator_events_total{event=...}`).
-#[derive(Debug, Clone, Default)]
-pub struct AggregatorMetrics {
-    pub events: Family<EventLabels, Counter>,
-}
-
-impl AggregatorMetrics {
-    pub fn register(registry: &mut Registry) -> Self {
-        let metrics = AggregatorMetrics::default();
-        registry.sub_registry_with_prefix("inspector_aggregator").register(
-            "events",
-            "Aggregator events: finding_new, duplicate, malformed, run, alert, alert_error, report, report_error, consumer_error, ack_error",
-            metrics.events.clone(),
-        );
-        metrics
-    }
-
-    fn count(&self, event: &'static str) {
-        self.events.get_or_create(&EventLabels { event }).inc();
-    }
-}
 
 /// State shared between the intake loop and the query handlers.
 #[derive(Debug)]
@@ -244,7 +214,7 @@ impl AggregatorService {
                 return;
             }
             Handled::NewFinding { finding, alert } => {
-                self.metrics.count("finding_new");
+                self.metrics.new_finding(&finding);
                 if alert {
                     let subject = self.bus.subjects().alerts();
                     match self
@@ -298,6 +268,7 @@ impl AggregatorService {
             *latest = Some(report.clone());
         }
         self.metrics.count("report");
+        self.metrics.observe_report(&report);
         for delivery in held.drain(..) {
             if let Err(error) = delivery.ack().await {
                 self.metrics.count("ack_error");
@@ -386,6 +357,36 @@ pub fn spawn_query_responders(
     })
 }
 
+/// How often the intake consumer's backlog is read for `/metrics`.
+const CONSUMER_WATCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Reads the intake consumer's pending/redelivered counts into the metrics
+/// every [`CONSUMER_WATCH_INTERVAL`] until `shutdown`.
+fn spawn_consumer_watch(
+    bus: Bus,
+    durable: String,
+    metrics: AggregatorMetrics,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(CONSUMER_WATCH_INTERVAL);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            match bus.consumer_state(&durable).await {
+                Ok(state) => metrics.observe_consumer(state),
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "could not read the intake consumer's state"
+                ),
+            }
+        }
+    });
+}
+
 /// Errors that stop the service from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -430,6 +431,7 @@ pub async fn start(
             }
         }
     };
+    let metrics_for_watch = metrics.clone();
     let (service, handle) =
         AggregatorService::new(config, bus.clone(), redis, metrics, instance).await;
     let responders = bus.nats_client().map(|client| {
@@ -441,6 +443,9 @@ pub async fn start(
             shutdown.clone(),
         )
     });
+    if bus.nats_client().is_some() {
+        spawn_consumer_watch(bus.clone(), consumer, metrics_for_watch, shutdown.clone());
+    }
     let intake = tokio::spawn(service.run(inbox, shutdown));
     Some(RunningAggregator {
         handle,
@@ -456,7 +461,14 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let mut registry = Registry::default();
-    let metrics = AggregatorMetrics::register(&mut registry);
+    let metrics = AggregatorMetrics::register(
+        &mut registry,
+        config
+            .sensors
+            .iter()
+            .filter(|(_, sensor)| sensor.enabled)
+            .map(|(name, _)| name.as_str()),
+    );
     let ops = OpsState::new(registry);
     let instance = inspector_runtime::instance_name();
     let redis = redis_connection(&config.redis).map_err(ServeError::Redis)?;

@@ -53,7 +53,12 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
     let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(&yaml).unwrap();
     config.validate().unwrap();
     let client = PrometheusClient::new(config.prometheus.clone()).unwrap();
-    let detector = Detector::new(config, client, inspector_membership::Membership::fixed(Default::default()), "baseline-0".into());
+    let detector = Detector::new(
+        config,
+        client,
+        inspector_membership::Membership::fixed(Default::default()),
+        "baseline-0".into(),
+    );
 
     // Train on the seven days before t, then judge t.
     let fitted = detector.retrain(at(t - 300)).await;

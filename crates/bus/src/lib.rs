@@ -44,6 +44,23 @@ pub enum BusError {
     Consume(String),
     #[error("{0} is not available on the in-process bus")]
     Unsupported(&'static str),
+    #[error("reading the state of consumer {durable} failed")]
+    ConsumerInfo {
+        durable: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// What JetStream says of a durable consumer, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsumerState {
+    /// Messages in the stream not yet delivered to the consumer.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: u64,
+    /// Delivered more than once and not yet acknowledged.
+    pub redelivered: u64,
 }
 
 /// One message to publish or that was received.
@@ -338,6 +355,33 @@ impl Bus {
             Transport::Local { events, .. } => Ok(events.subscribe()),
             Transport::Nats { .. } => Err(BusError::Unsupported("local_events on NATS")),
         }
+    }
+
+    /// The state of durable consumer `durable` (NATS only).
+    pub async fn consumer_state(&self, durable: &str) -> Result<ConsumerState, BusError> {
+        let Transport::Nats {
+            jetstream, stream, ..
+        } = &self.inner.transport
+        else {
+            return Err(BusError::Unsupported("consumer state"));
+        };
+        let error = |source: Box<dyn std::error::Error + Send + Sync>| BusError::ConsumerInfo {
+            durable: durable.to_string(),
+            source,
+        };
+        let stream = jetstream
+            .get_stream(stream)
+            .await
+            .map_err(|e| error(Box::new(e)))?;
+        let info = stream
+            .consumer_info(durable)
+            .await
+            .map_err(|e| error(Box::new(e)))?;
+        Ok(ConsumerState {
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending as u64,
+            redelivered: info.num_redelivered as u64,
+        })
     }
 
     /// Opens the durable intake of findings and run summaries. On NATS,

@@ -91,7 +91,10 @@ pub async fn run(
 ) -> anyhow::Result<InspectionReport> {
     let bus = Bus::in_process("demo");
     let mut registry = Registry::default();
-    let aggregator_metrics = AggregatorMetrics::register(&mut registry);
+    let aggregator_metrics = AggregatorMetrics::register(
+        &mut registry,
+        ["trend-predictor", "baseline-detector", "log-pattern"],
+    );
     let sensor_metrics = SensorMetrics::register(&mut registry);
     let baseline_metrics = SensorMetrics::register(&mut Registry::default());
 

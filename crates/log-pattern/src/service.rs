@@ -206,7 +206,7 @@ impl LogPatternSensor {
             self.metrics.error("publish");
             tracing::error!(error = %e, "run summary queued for retry");
         }
-        self.metrics.passes.inc();
+        self.metrics.window_done();
         self.metrics
             .publish_pending
             .set(self.bus.pending().await as i64);

@@ -157,7 +157,8 @@ pub async fn follow_kubernetes(
                 Ok(list) => {
                     for pod in list.items {
                         let workload = workload_name(&pod);
-                        if !membership.owns(&workload) || pod.metadata.deletion_timestamp.is_some() {
+                        if !membership.owns(&workload) || pod.metadata.deletion_timestamp.is_some()
+                        {
                             continue;
                         }
                         let name = pod.metadata.name.clone().unwrap_or_default();

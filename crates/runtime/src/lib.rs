@@ -34,6 +34,16 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// This service's name: the executable's file name (`aggregator`,
+/// `trend-predictor`, ...), for `inspector_build_info`.
+pub fn service_name() -> String {
+    std::env::args_os()
+        .next()
+        .map(std::path::PathBuf::from)
+        .and_then(|path| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// This process' instance name: `POD_NAME` in Kubernetes (downward API),
 /// else `HOSTNAME`, else the process id.
 pub fn instance_name() -> String {

@@ -1,13 +1,17 @@
 //! The operations endpoints every service serves: `/healthz` (the process
-//! runs), `/readyz` (it is connected and doing its job) and `/metrics`
-//! (Prometheus text format).
+//! runs), `/readyz` (it is connected and doing its job) and `/metrics`.
+//!
+//! `/metrics` negotiates its format: OpenMetrics 1.0 when the scraper asks
+//! for `application/openmetrics-text` (Prometheus does by default), else the
+//! classic Prometheus text format 0.0.4 (`curl`, `promtool check metrics`,
+//! older scrapers), converted from the same encoding.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
@@ -23,7 +27,16 @@ pub struct OpsState {
 
 impl OpsState {
     /// Starts not ready; the service calls [`OpsState::set_ready`] once it is.
-    pub fn new(registry: Registry) -> Self {
+    /// Adds `inspector_build_info{service, version}`.
+    pub fn new(mut registry: Registry) -> Self {
+        registry.register(
+            "inspector_build",
+            "Build of the running binary",
+            prometheus_client::metrics::info::Info::new(vec![
+                ("service", crate::service_name()),
+                ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ]),
+        );
         OpsState {
             ready: Arc::new(AtomicBool::new(false)),
             registry: Arc::new(registry),
@@ -65,14 +78,77 @@ async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<OpsState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.encode_metrics(),
-    )
+/// Content type of OpenMetrics 1.0.
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// Content type of the Prometheus text format 0.0.4.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+async fn metrics(State(state): State<OpsState>, headers: HeaderMap) -> impl IntoResponse {
+    let wants_openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .any(|accept| accept.contains("application/openmetrics-text"));
+    let text = state.encode_metrics();
+    if wants_openmetrics {
+        ([(header::CONTENT_TYPE, OPENMETRICS)], text)
+    } else {
+        (
+            [(header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+            openmetrics_to_text(&text),
+        )
+    }
+}
+
+/// Rewrites prometheus-client's OpenMetrics output as text format 0.0.4:
+/// counter families are named with their `_total` sample name, `info` and
+/// `unknown` become gauge and untyped, and `# UNIT`, `# EOF` and `_created`
+/// samples (which 0.0.4 lacks) are dropped.
+pub fn openmetrics_to_text(openmetrics: &str) -> String {
+    // A family's kind decides its 0.0.4 name, and HELP comes before TYPE.
+    let kinds: std::collections::HashMap<&str, &str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE ")?.split_once(' '))
+        .collect();
+    let family_name = |name: &str| match kinds.get(name).copied() {
+        Some("counter") => format!("{name}_total"),
+        Some("info") => format!("{name}_info"),
+        _ => name.to_string(),
+    };
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        if let Some((name, kind)) = line
+            .strip_prefix("# TYPE ")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            let kind = match kind {
+                "info" => "gauge",
+                "unknown" => "untyped",
+                other => other,
+            };
+            out.push_str(&format!("# TYPE {} {kind}\n", family_name(name)));
+            continue;
+        }
+        if let Some((name, help)) = line
+            .strip_prefix("# HELP ")
+            .and_then(|rest| rest.split_once(' '))
+        {
+            out.push_str(&format!("# HELP {} {help}\n", family_name(name)));
+            continue;
+        }
+        let sample = line.split(['{', ' ']).next().unwrap_or("");
+        let is_counter_created = sample
+            .strip_suffix("_created")
+            .is_some_and(|family| kinds.get(family) == Some(&"counter"));
+        if !is_counter_created {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// Serves `router` on `listener` until `shutdown` is cancelled, then lets
@@ -89,6 +165,10 @@ pub async fn serve_http(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use crate::SensorMetrics;
+
     use prometheus_client::metrics::counter::Counter;
 
     use super::*;
@@ -148,5 +228,68 @@ mod tests {
 
         shutdown.cancel();
         server.await.unwrap().unwrap();
+    }
+
+    /// A sensor's whole `/metrics`, as served: OpenMetrics to a scraper that
+    /// asks for it, text 0.0.4 otherwise, and promtool finds nothing in either.
+    #[tokio::test]
+    async fn metrics_negotiate_their_format_and_lint_clean() {
+        crate::install_crypto_provider();
+        let mut registry = Registry::default();
+        let metrics = SensorMetrics::register(&mut registry);
+        metrics.pass_done(Duration::from_millis(120));
+        metrics.error("query");
+        metrics.findings.inc();
+        let state = OpsState::new(registry);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve_http(listener, ops_router(state), shutdown.clone()));
+        let http = reqwest::Client::new();
+
+        let plain = http.get(&url).send().await.unwrap();
+        assert_eq!(plain.headers()[header::CONTENT_TYPE], PROMETHEUS_TEXT);
+        let text = plain.text().await.unwrap();
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(
+            text.contains("# TYPE inspector_sensor_passes_total counter"),
+            "{text}"
+        );
+        assert!(text.contains("inspector_build_info{"), "{text}");
+        assert!(
+            text.contains("inspector_sensor_errors_total{kind=\"publish\"} 0"),
+            "error kinds start at zero: {text}"
+        );
+        inspector_test_harness::promtool_check_metrics(&text).unwrap();
+
+        let open = http
+            .get(&url)
+            .header(
+                header::ACCEPT,
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(open.headers()[header::CONTENT_TYPE], OPENMETRICS);
+        let text = open.text().await.unwrap();
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert!(
+            text.contains("# TYPE inspector_sensor_passes counter"),
+            "{text}"
+        );
+        shutdown.cancel();
+    }
+
+    #[test]
+    fn conversion_renames_counters_and_drops_openmetrics_only_lines() {
+        let open = "# HELP a_seconds Time.\n# TYPE a_seconds counter\n# UNIT a_seconds seconds\n\
+                    a_seconds_total 2\na_seconds_created 1.7e9\n# HELP b Build.\n# TYPE b info\n\
+                    b_info{v=\"1\"} 1\n# EOF\n";
+        assert_eq!(
+            openmetrics_to_text(open),
+            "# HELP a_seconds_total Time.\n# TYPE a_seconds_total counter\na_seconds_total 2\n\
+             # HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n"
+        );
     }
 }

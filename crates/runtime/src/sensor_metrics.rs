@@ -14,6 +14,9 @@ pub struct ErrorLabels {
     pub kind: String,
 }
 
+/// Error kinds every sensor counts (initialised to zero).
+pub const ERROR_KINDS: [&str; 3] = ["query", "publish", "source"];
+
 /// A sensor's counters; clone freely (they share their values).
 #[derive(Debug, Clone)]
 pub struct SensorMetrics {
@@ -27,6 +30,8 @@ pub struct SensorMetrics {
     pub pass_duration: Histogram,
     /// Messages waiting in the bus outbox (NATS unreachable).
     pub publish_pending: Gauge,
+    /// When the last pass ended (Unix seconds).
+    pub last_pass: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl SensorMetrics {
@@ -38,6 +43,7 @@ impl SensorMetrics {
             errors: Family::default(),
             pass_duration: Histogram::new(exponential_buckets(0.01, 2.0, 14)),
             publish_pending: Gauge::default(),
+            last_pass: Gauge::default(),
         };
         let sub = registry.sub_registry_with_prefix("inspector_sensor");
         sub.register("passes", "Sensor passes completed", metrics.passes.clone());
@@ -53,7 +59,31 @@ impl SensorMetrics {
             "Messages waiting to be published",
             metrics.publish_pending.clone(),
         );
+        sub.register(
+            "last_pass_timestamp_seconds",
+            "When the last pass ended",
+            metrics.last_pass.clone(),
+        );
+        for kind in ERROR_KINDS {
+            let _ = metrics.errors.get_or_create(&ErrorLabels {
+                kind: kind.to_string(),
+            });
+        }
         metrics
+    }
+
+    /// Records the end of a pass: count, duration, time.
+    pub fn pass_done(&self, elapsed: std::time::Duration) {
+        self.pass_duration.observe(elapsed.as_secs_f64());
+        self.window_done();
+    }
+
+    /// Records the end of a window that has no duration of its own (the
+    /// log-pattern sensor's streaming run summaries): count and time.
+    pub fn window_done(&self) {
+        self.passes.inc();
+        self.last_pass
+            .set(chrono::Utc::now().timestamp_millis() as f64 / 1000.0);
     }
 
     /// Counts one error of `kind`.

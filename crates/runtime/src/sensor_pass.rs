@@ -76,7 +76,6 @@ pub async fn publish_pass(
         tracing::error!(%error, "publishing the run summary failed; kept for retry");
     }
     metrics.publish_pending.set(bus.pending().await as i64);
-    metrics.passes.inc();
-    metrics.pass_duration.observe(elapsed.as_secs_f64());
+    metrics.pass_done(elapsed);
     run
 }

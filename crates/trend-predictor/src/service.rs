@@ -60,7 +60,8 @@ impl<S: MetricSource> TrendPredictor<S> {
             &self.membership,
             &self.instance,
             now,
-        ).await;
+        )
+        .await;
         let context = PassContext {
             sensor: SENSOR,
             instance: &self.instance,

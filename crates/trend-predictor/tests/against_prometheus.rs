@@ -145,7 +145,8 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
         &inspector_membership::Membership::fixed(Default::default()),
         "test-0",
         at(t),
-    ).await;
+    )
+    .await;
 
     let keys: Vec<String> = outcome.findings.iter().map(|f| f.series_name()).collect();
     assert_eq!(
