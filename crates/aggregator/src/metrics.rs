@@ -63,6 +63,8 @@ pub struct AggregatorMetrics {
     pub dedup_degraded: Gauge,
     /// When the last report was assembled (Unix seconds).
     pub last_report: FloatGauge,
+    /// The configured report interval, so alerts can say "3 intervals".
+    pub report_interval: FloatGauge,
     /// Intake messages not yet delivered to the aggregator.
     pub consumer_pending: Gauge,
     /// Delivered to the aggregator, not yet acknowledged.
@@ -109,6 +111,11 @@ impl AggregatorMetrics {
             "last_report_timestamp_seconds",
             "When the last inspection report was assembled",
             metrics.last_report.clone(),
+        );
+        sub.register(
+            "report_interval_seconds",
+            "The configured report interval",
+            metrics.report_interval.clone(),
         );
         sub.register(
             "consumer_pending_messages",
