@@ -213,16 +213,17 @@ impl AggregatorConfig {
 mod tests {
     use super::*;
 
+    /// Every shipped config (local, Kubernetes, compose) loads and validates.
     #[test]
-    fn the_example_config_is_valid() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/config/aggregator.yaml"
-        );
-        let config: AggregatorConfig =
-            inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
-        config.validate().unwrap();
-        assert!(config.sensors.contains_key("trend-predictor"));
+    fn the_shipped_configs_are_valid() {
+        for path in inspector_runtime::config::shipped_configs("aggregator") {
+            let config: AggregatorConfig = inspector_runtime::load_config(Some(&path), [])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(config.sensors.contains_key("trend-predictor"));
+        }
     }
 
     #[test]

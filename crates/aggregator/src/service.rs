@@ -122,9 +122,7 @@ impl AggregatorService {
     ) -> (AggregatorService, AggregatorHandle) {
         let report_key = format!("{}:report:latest", config.redis.key_prefix);
         let report_interval = config.report_interval;
-        metrics
-            .report_interval
-            .set(report_interval.as_secs_f64());
+        metrics.report_interval.set(report_interval.as_secs_f64());
         let dedup = Deduplicator::new(redis.clone(), &config.redis, config.dedup_ttl);
         let latest = match &redis {
             Some(redis) => load_latest(redis.clone(), &report_key, config.redis.timeout).await,

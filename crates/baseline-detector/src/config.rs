@@ -160,16 +160,17 @@ impl BaselineDetectorConfig {
 mod tests {
     use super::*;
 
+    /// Every shipped config (local, Kubernetes, compose) loads and validates.
     #[test]
-    fn the_example_config_is_valid() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/config/baseline-detector.yaml"
-        );
-        let config: BaselineDetectorConfig =
-            inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
-        config.validate().unwrap();
-        assert_eq!(config.period(), 288);
+    fn the_shipped_configs_are_valid() {
+        for path in inspector_runtime::config::shipped_configs("baseline-detector") {
+            let config: BaselineDetectorConfig = inspector_runtime::load_config(Some(&path), [])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert_eq!(config.period(), 288);
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod logs;
 mod query;
 mod render;
 mod scenario;
+mod stack;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -53,6 +54,38 @@ enum Command {
     /// Seasonal baselines: backtest and score on the Numenta Anomaly Benchmark.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// The demo scenario as data for a local stack (docker compose).
+    #[command(subcommand)]
+    Scenario(ScenarioCommand),
+    /// Exit 0 when URL answers 2xx within 2 s, else 1 (container health checks).
+    Probe {
+        /// Default: $HEALTHCHECK_URL, else http://127.0.0.1:8080/healthz.
+        url: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScenarioCommand {
+    /// Write seven days of the scenario's history (OpenMetrics, for
+    /// `promtool tsdb create-blocks-from openmetrics`), then serve its series
+    /// live on /metrics and append its checkout log lines to a file.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:9400")]
+        listen: SocketAddr,
+        /// Where to write the history; written atomically before serving.
+        #[arg(long)]
+        history: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 7)]
+        history_days: u32,
+        #[arg(long, default_value = "1m", value_parser = humantime_duration)]
+        history_step: Duration,
+        /// Log file to append the checkout service's lines to.
+        #[arg(long)]
+        log: Option<std::path::PathBuf>,
+        /// How often a never-seen line shape appears in the log.
+        #[arg(long, default_value = "90s", value_parser = humantime_duration)]
+        novel_every: Duration,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -158,6 +191,41 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Baseline(BaselineCommand::NabScore { nab, results, json }) => {
             baseline::nab_score(&nab, &results, json)?
+        }
+        Command::Scenario(ScenarioCommand::Serve {
+            listen,
+            history,
+            history_days,
+            history_step,
+            log,
+            novel_every,
+        }) => {
+            let _telemetry = inspector_runtime::init_telemetry("inspector-scenario", "info");
+            let options = stack::StackOptions {
+                listen,
+                history,
+                history_days,
+                history_step,
+                log,
+                novel_every,
+            };
+            stack::serve(options, inspector_runtime::shutdown_signal()).await?;
+        }
+        Command::Probe { url } => {
+            let url = url
+                .or_else(|| std::env::var("HEALTHCHECK_URL").ok())
+                .unwrap_or_else(|| "http://127.0.0.1:8080/healthz".into());
+            let answer = reqwest::Client::builder()
+                .timeout(Duration::from_secs(2))
+                .build()?
+                .get(&url)
+                .send()
+                .await;
+            match answer {
+                Ok(response) if response.status().is_success() => {}
+                Ok(response) => anyhow::bail!("{url}: {}", response.status()),
+                Err(error) => return Err(anyhow::Error::new(error).context(url)),
+            }
         }
         Command::Context { nats } => {
             let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;

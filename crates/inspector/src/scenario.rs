@@ -111,6 +111,28 @@ impl Scenario {
         Scenario { metrics }
     }
 
+    /// Every series as `(metric, labels, value)` at time `t`, for a scenario
+    /// whose "now" is `anchor`: after the anchor each shape carries on (the
+    /// disk keeps filling, the checkout spike keeps going), so a live
+    /// exporter continues a history written at the anchor.
+    pub fn values_at(
+        &self,
+        anchor: DateTime<Utc>,
+        t: DateTime<Utc>,
+    ) -> Vec<(&'static str, &BTreeMap<String, String>, f64)> {
+        let hours_ago = (anchor - t).num_milliseconds() as f64 / 3.6e6;
+        // The wobble's index: minutes since the epoch, the same for history and live.
+        let i = (t.timestamp() / 60).unsigned_abs() as usize;
+        self.metrics
+            .iter()
+            .flat_map(|(metric, series)| {
+                series
+                    .iter()
+                    .map(move |s| (*metric, &s.labels, (s.shape)(hours_ago, i)))
+            })
+            .collect()
+    }
+
     /// Trend-predictor metric rules for the scenario (YAML list items).
     pub const RULES: &'static str = concat!(
         "  - {name: disk_used_percent, query: disk_used_percent, threshold: 90, description: filesystem usage}\n",

@@ -98,12 +98,16 @@ pub struct SnapshotSettings {
 pub enum SourceConfig {
     /// Pod logs through the Kubernetes API (in-cluster or kubeconfig).
     Kubernetes(KubernetesSource),
-    /// A file (`-` for stdin) read to its end, all lines one workload.
+    /// A file (`-` for stdin), all lines one workload.
     File {
         /// Path, or `-` for standard input.
         path: PathBuf,
         /// Workload name for the findings.
         workload: String,
+        /// Keep reading lines appended to the file (and wait for it to
+        /// exist) instead of stopping at its end.
+        #[serde(default)]
+        follow: bool,
     },
 }
 
@@ -245,15 +249,16 @@ mod tests {
         Ok(config)
     }
 
+    /// Every shipped config (local, Kubernetes, compose) loads and validates.
     #[test]
-    fn the_example_config_is_valid() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/config/log-pattern.yaml"
-        );
-        let config: LogPatternConfig =
-            inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
-        config.validate().unwrap();
+    fn the_shipped_configs_are_valid() {
+        for path in inspector_runtime::config::shipped_configs("log-pattern") {
+            let config: LogPatternConfig = inspector_runtime::load_config(Some(&path), [])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
     }
 
     #[test]

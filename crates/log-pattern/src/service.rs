@@ -290,10 +290,15 @@ pub async fn start_source(
 ) -> Result<mpsc::Receiver<SourceEvent>, ServeError> {
     let (sender, receiver) = mpsc::channel(10_000);
     match &config.source {
-        SourceConfig::File { path, workload } => {
+        SourceConfig::File {
+            path,
+            workload,
+            follow,
+        } => {
             tokio::spawn(follow_file(
                 path.clone(),
                 workload.clone(),
+                *follow,
                 sender,
                 shutdown,
             ));

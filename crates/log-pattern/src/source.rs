@@ -52,27 +52,49 @@ pub fn workload_name(pod: &Pod) -> String {
     meta.name.clone().unwrap_or_default()
 }
 
-/// Reads `path` (`-`: stdin) to its end as one workload's lines.
+/// How often a followed file is checked for new lines at its end, or for
+/// existing at all.
+const FILE_POLL: Duration = Duration::from_millis(500);
+
+/// A line without its newline is held back (while following) up to this size.
+const MAX_PARTIAL_LINE: usize = 1 << 20;
+
+/// Reads `path` (`-`: stdin) as one workload's lines: to its end, or with
+/// `follow` like `tail -F` without rotation (waits for the file to exist,
+/// then for lines appended to it) until `shutdown`.
 pub async fn follow_file(
     path: std::path::PathBuf,
     workload: String,
+    follow: bool,
     events: mpsc::Sender<SourceEvent>,
     shutdown: CancellationToken,
 ) {
     use tokio::io::AsyncBufReadExt as _;
+    let error = |message: String| SourceEvent::Error {
+        subject: path.display().to_string(),
+        message,
+    };
     let reader: Box<dyn tokio::io::AsyncRead + Unpin + Send> = if path.as_os_str() == "-" {
         Box::new(tokio::io::stdin())
     } else {
-        match tokio::fs::File::open(&path).await {
-            Ok(file) => Box::new(file),
-            Err(e) => {
-                let _ = events
-                    .send(SourceEvent::Error {
-                        subject: path.display().to_string(),
-                        message: format!("cannot open: {e}"),
-                    })
-                    .await;
-                return;
+        let mut reported = false;
+        loop {
+            match tokio::fs::File::open(&path).await {
+                Ok(file) => break Box::new(file),
+                Err(e) if follow => {
+                    if !reported {
+                        let _ = events.send(error(format!("cannot open yet: {e}"))).await;
+                        reported = true;
+                    }
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(FILE_POLL) => {}
+                    }
+                }
+                Err(e) => {
+                    let _ = events.send(error(format!("cannot open: {e}"))).await;
+                    return;
+                }
             }
         }
     };
@@ -85,35 +107,37 @@ pub async fn follow_file(
     };
     let mut buffer = Vec::new();
     loop {
-        buffer.clear();
         let read = tokio::select! {
             _ = shutdown.cancelled() => return,
             read = reader.read_until(b'\n', &mut buffer) => read,
         };
         match read {
-            Ok(0) => return,
+            Ok(0) if follow => {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(FILE_POLL) => continue,
+                }
+            }
+            Ok(0) if buffer.is_empty() => return,
+            Ok(_) if follow && !buffer.ends_with(b"\n") && buffer.len() < MAX_PARTIAL_LINE => {
+                // The rest of the line has not been written yet.
+                continue;
+            }
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buffer)
                     .trim_end_matches(['\n', '\r'])
                     .to_string();
-                if events
-                    .send(SourceEvent::Line {
-                        origin: origin.clone(),
-                        text,
-                    })
-                    .await
-                    .is_err()
-                {
+                buffer.clear();
+                let line = SourceEvent::Line {
+                    origin: origin.clone(),
+                    text,
+                };
+                if events.send(line).await.is_err() {
                     return;
                 }
             }
             Err(e) => {
-                let _ = events
-                    .send(SourceEvent::Error {
-                        subject: path.display().to_string(),
-                        message: format!("read failed: {e}"),
-                    })
-                    .await;
+                let _ = events.send(error(format!("read failed: {e}"))).await;
                 return;
             }
         }
@@ -373,5 +397,41 @@ mod tests {
         assert_eq!(rest, "hello world");
         assert_eq!(t.timestamp_subsec_nanos(), 123_456_789);
         assert!(split_timestamp("no timestamp").is_none());
+    }
+
+    /// `follow: true` waits for the file, holds a half-written line until
+    /// its newline, and picks up what is appended later.
+    #[tokio::test]
+    async fn a_followed_file_is_read_as_it_grows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        let (sender, mut lines) = mpsc::channel(16);
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(follow_file(
+            path.clone(),
+            "app".into(),
+            true,
+            sender,
+            shutdown.clone(),
+        ));
+        async fn next(lines: &mut mpsc::Receiver<SourceEvent>) -> String {
+            match tokio::time::timeout(Duration::from_secs(10), lines.recv()).await {
+                Ok(Some(SourceEvent::Line { text, .. })) => text,
+                Ok(Some(SourceEvent::Error { message, .. })) => format!("error: {message}"),
+                other => panic!("no line: {other:?}"),
+            }
+        }
+        assert!(next(&mut lines).await.starts_with("error: cannot open yet"));
+        std::fs::write(&path, "first\nsecond half").unwrap();
+        assert_eq!(next(&mut lines).await, "first");
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"-written\nthird\n").unwrap();
+        assert_eq!(next(&mut lines).await, "second half-written");
+        assert_eq!(next(&mut lines).await, "third");
+        shutdown.cancel();
+        task.await.unwrap();
     }
 }

@@ -37,6 +37,22 @@ pub enum ConfigError {
     Invalid { origin: String, message: String },
 }
 
+/// The config files of `service` shipped in `deploy/`: the local example
+/// (`deploy/config`), the Kubernetes one (`deploy/kubernetes/base/config`)
+/// and the docker-compose one (`deploy/compose`). Each service's tests load
+/// them all, so none can drift from what the service accepts.
+pub fn shipped_configs(service: &str) -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    [
+        "deploy/config",
+        "deploy/kubernetes/base/config",
+        "deploy/compose",
+    ]
+    .iter()
+    .map(|dir| root.join(dir).join(format!("{service}.yaml")))
+    .collect()
+}
+
 /// Loads `T` from the YAML file at `path` (if any) with `INSPECTOR_*`
 /// environment overrides from `env`.
 pub fn load_config<T: DeserializeOwned>(

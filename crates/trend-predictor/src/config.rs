@@ -190,16 +190,17 @@ mod tests {
         assert!(!config.shadow);
     }
 
+    /// Every shipped config (local, Kubernetes, compose) loads and validates.
     #[test]
-    fn the_example_config_is_valid() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/config/trend-predictor.yaml"
-        );
-        let config: TrendPredictorConfig =
-            inspector_runtime::load_config(Some(std::path::Path::new(path)), []).unwrap();
-        config.validate().unwrap();
-        assert!(!config.metrics.is_empty());
+    fn the_shipped_configs_are_valid() {
+        for path in inspector_runtime::config::shipped_configs("trend-predictor") {
+            let config: TrendPredictorConfig = inspector_runtime::load_config(Some(&path), [])
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            assert!(!config.metrics.is_empty());
+        }
     }
 
     #[test]
