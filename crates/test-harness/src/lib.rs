@@ -486,6 +486,39 @@ impl OpenMetrics {
     }
 }
 
+/// Runs `promtool check metrics` on `text` (the Prometheus text format, as
+/// `/metrics` serves it to a plain scraper). `Err` holds promtool's findings.
+pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
+    let promtool = require_binary("promtool", "prometheus");
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start promtool");
+    child
+        .stdin
+        .take()
+        .expect("promtool stdin")
+        .write_all(text.as_bytes())
+        .expect("write to promtool");
+    let output = child.wait_with_output().expect("promtool ran");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.success() && said.trim().is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "promtool check metrics ({}): {said}",
+            output.status
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -534,38 +567,5 @@ mod tests {
     #[test]
     fn unique_names_differ() {
         assert_ne!(unique_name("t"), unique_name("t"));
-    }
-}
-
-/// Runs `promtool check metrics` on `text` (the Prometheus text format, as
-/// `/metrics` serves it to a plain scraper). `Err` holds promtool's findings.
-pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
-    let promtool = require_binary("promtool", "prometheus");
-    let mut child = Command::new(promtool)
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start promtool");
-    child
-        .stdin
-        .take()
-        .expect("promtool stdin")
-        .write_all(text.as_bytes())
-        .expect("write to promtool");
-    let output = child.wait_with_output().expect("promtool ran");
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    if output.status.success() && said.trim().is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "promtool check metrics ({}): {said}",
-            output.status
-        ))
     }
 }
