@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start (Debian packages), when missing:
-# nats-server (JetStream), redis-server, prometheus + promtool. Idempotent.
+# nats-server (JetStream), redis-server + redis-cli, prometheus + promtool.
+# Idempotent.
 # As root it runs apt-get; otherwise through sudo, or it prints the exact
 # command and fails.
 set -euo pipefail
@@ -9,6 +10,7 @@ missing=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/bin/$1" ]; }
 have nats-server || missing+=(nats-server)
 have redis-server || missing+=(redis-server)
+have redis-cli || missing+=(redis-tools)
 { have prometheus && have promtool; } || missing+=(prometheus)
 
 [ ${#missing[@]} -eq 0 ] && exit 0

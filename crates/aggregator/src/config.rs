@@ -56,9 +56,15 @@ pub struct AggregatorConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
+    /// One Redis server: `redis://[user:password@]host:port[/db]`, or
+    /// `rediss://` for TLS.
     #[serde(default = "default_redis_url")]
     pub url: String,
+    /// Redis Cluster instead: seed nodes (`redis://host:port` each; the rest
+    /// of the cluster is discovered, and a failover is followed). Give this
+    /// or `url`, not both.
+    #[serde(default)]
+    pub cluster: Vec<String>,
     /// Prefix of every key the aggregator writes.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
@@ -129,6 +135,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: default_redis_url(),
+            cluster: Vec::new(),
             key_prefix: default_key_prefix(),
             timeout: default_redis_timeout(),
         }
@@ -167,6 +174,7 @@ impl Default for AggregatorConfig {
 impl AggregatorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.nats.validate()?;
         if self.report_interval.is_zero() {
             return Err("report_interval must be positive".into());
         }
@@ -182,7 +190,16 @@ impl AggregatorConfig {
         if self.max_ack_pending < 1 {
             return Err("max_ack_pending must be at least 1".into());
         }
-        if !(self.redis.url.starts_with("redis://") || self.redis.url.starts_with("rediss://")) {
+        let is_redis_url = |url: &str| url.starts_with("redis://") || url.starts_with("rediss://");
+        if !self.redis.cluster.is_empty() && self.redis.url != default_redis_url() {
+            return Err("redis: give url (one server) or cluster (seed nodes), not both".into());
+        }
+        if let Some(node) = self.redis.cluster.iter().find(|node| !is_redis_url(node)) {
+            return Err(format!(
+                "redis.cluster: {node:?} must start with redis:// or rediss://"
+            ));
+        }
+        if !is_redis_url(&self.redis.url) {
             return Err(format!(
                 "redis.url must start with redis:// or rediss://, got {:?}",
                 self.redis.url

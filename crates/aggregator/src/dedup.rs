@@ -15,7 +15,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
 
@@ -32,7 +34,7 @@ pub enum Verdict {
 
 /// The dedup store (Redis with an in-process fallback).
 pub struct Deduplicator {
-    redis: Option<ConnectionManager>,
+    redis: Option<RedisConnection>,
     key_prefix: String,
     ttl: Duration,
     timeout: Duration,
@@ -52,22 +54,96 @@ impl std::fmt::Debug for Deduplicator {
     }
 }
 
-/// Builds a lazily connecting, self-reconnecting Redis connection.
-pub fn redis_connection(config: &RedisConfig) -> Result<ConnectionManager, String> {
-    let client = redis::Client::open(config.url.as_str())
-        .map_err(|e| format!("redis.url {:?}: {e}", config.url))?;
+/// A connection to one Redis server or to a Redis Cluster; both connect
+/// lazily and reconnect by themselves, so a Redis that is down at start-up
+/// or fails over later is a degraded report, not a dead aggregator.
+#[derive(Clone)]
+pub enum RedisConnection {
+    Single(ConnectionManager),
+    /// Follows slot moves and failovers of the cluster.
+    Cluster(ClusterConnection),
+}
+
+impl std::fmt::Debug for RedisConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RedisConnection::Single(_) => "RedisConnection::Single",
+            RedisConnection::Cluster(_) => "RedisConnection::Cluster",
+        })
+    }
+}
+
+impl ConnectionLike for RedisConnection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_command(cmd),
+            RedisConnection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            RedisConnection::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            RedisConnection::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            RedisConnection::Single(c) => c.get_db(),
+            RedisConnection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Why the Redis connection could not be set up (a config error).
+#[derive(Debug, thiserror::Error)]
+pub enum RedisSetupError {
+    #[error("redis.url is not a Redis URL")]
+    Url(#[source] redis::RedisError),
+    #[error("redis.cluster is not a list of Redis URLs")]
+    Cluster(#[source] redis::RedisError),
+    #[error("redis connection set-up")]
+    Connection(#[source] redis::RedisError),
+}
+
+/// Builds a lazily connecting, self-reconnecting connection to the server
+/// (`redis.url`) or cluster (`redis.cluster`) of `config`.
+pub fn redis_connection(config: &RedisConfig) -> Result<RedisConnection, RedisSetupError> {
+    if !config.cluster.is_empty() {
+        let client =
+            redis::cluster::ClusterClientBuilder::new(config.cluster.iter().map(String::as_str))
+                .connection_timeout(config.timeout)
+                .response_timeout(config.timeout)
+                .retries(2)
+                .build()
+                .map_err(RedisSetupError::Cluster)?;
+        let cluster = client.get_pending_async_connection_with_config(
+            redis::cluster::ClusterConfig::new()
+                .set_connection_timeout(config.timeout)
+                .set_response_timeout(config.timeout),
+        );
+        return Ok(RedisConnection::Cluster(cluster));
+    }
+    let client = redis::Client::open(config.url.as_str()).map_err(RedisSetupError::Url)?;
     let manager_config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(config.timeout))
         .set_connection_timeout(Some(config.timeout))
         .set_number_of_retries(1)
         .set_max_delay(Duration::from_secs(2));
     ConnectionManager::new_lazy_with_config(client, manager_config)
-        .map_err(|e| format!("redis connection set-up: {e}"))
+        .map(RedisConnection::Single)
+        .map_err(RedisSetupError::Connection)
 }
 
 impl Deduplicator {
     /// `redis: None` runs in-process only (the demo) and says so in reports.
-    pub fn new(redis: Option<ConnectionManager>, config: &RedisConfig, ttl: Duration) -> Self {
+    pub fn new(redis: Option<RedisConnection>, config: &RedisConfig, ttl: Duration) -> Self {
         Deduplicator {
             degraded: None,
             redis,
@@ -160,7 +236,7 @@ impl Deduplicator {
     }
 
     /// The Redis connection, for the latest-report key.
-    pub fn redis(&self) -> Option<ConnectionManager> {
+    pub fn redis(&self) -> Option<RedisConnection> {
         self.redis.clone()
     }
 }

@@ -17,7 +17,6 @@ use inspector_domain::InspectionReport;
 use inspector_domain::wire::WireMessage;
 use inspector_runtime::{OpsState, ops_router, serve_http};
 use prometheus_client::registry::Registry;
-use redis::aio::ConnectionManager;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -25,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::AggregatorConfig;
 use crate::context::AnomalyContext;
 use crate::core::{Aggregator, Handled};
-use crate::dedup::{Deduplicator, redis_connection};
+use crate::dedup::{Deduplicator, RedisConnection, RedisSetupError, redis_connection};
 use crate::http::{ApiState, api_router};
 pub use crate::metrics::AggregatorMetrics;
 
@@ -103,7 +102,7 @@ impl AggregatorHandle {
 pub struct AggregatorService {
     shared: Arc<Shared>,
     bus: Bus,
-    redis: Option<ConnectionManager>,
+    redis: Option<RedisConnection>,
     report_key: String,
     metrics: AggregatorMetrics,
     report_requests: mpsc::Receiver<oneshot::Sender<InspectionReport>>,
@@ -116,7 +115,7 @@ impl AggregatorService {
     pub async fn new(
         config: AggregatorConfig,
         bus: Bus,
-        redis: Option<ConnectionManager>,
+        redis: Option<RedisConnection>,
         metrics: AggregatorMetrics,
         instance: String,
     ) -> (AggregatorService, AggregatorHandle) {
@@ -288,7 +287,7 @@ impl AggregatorService {
 }
 
 async fn load_latest(
-    mut redis: ConnectionManager,
+    mut redis: RedisConnection,
     key: &str,
     timeout: std::time::Duration,
 ) -> Option<InspectionReport> {
@@ -391,8 +390,8 @@ fn spawn_consumer_watch(
 /// Errors that stop the service from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("redis: {0}")]
-    Redis(String),
+    #[error(transparent)]
+    Redis(#[from] RedisSetupError),
     #[error("ops server: {0}")]
     Ops(#[from] std::io::Error),
 }
@@ -412,7 +411,7 @@ pub struct RunningAggregator {
 pub async fn start(
     config: AggregatorConfig,
     bus: Bus,
-    redis: Option<ConnectionManager>,
+    redis: Option<RedisConnection>,
     metrics: AggregatorMetrics,
     instance: String,
     shutdown: CancellationToken,
@@ -472,7 +471,7 @@ pub async fn serve(
     );
     let ops = OpsState::new(registry);
     let instance = inspector_runtime::instance_name();
-    let redis = redis_connection(&config.redis).map_err(ServeError::Redis)?;
+    let redis = redis_connection(&config.redis)?;
     // Health and metrics answer (not ready) while NATS is awaited; the API
     // answers 503 until the aggregator has started.
     let api = ApiState::default();

@@ -111,6 +111,7 @@ fn default_listen() -> SocketAddr {
 impl BaselineDetectorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.nats.validate()?;
         self.shard.validate()?;
         if self.step.is_zero()
             || 86_400 % self.step.as_secs().max(1) != 0

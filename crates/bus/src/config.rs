@@ -27,6 +27,10 @@ pub struct NatsConfig {
     /// How long the stream keeps messages (covers an aggregator outage).
     #[serde(default = "default_max_age", with = "humantime_serde")]
     pub max_age: Duration,
+    /// Copies of the stream kept by a NATS cluster (1, 3 or 5; at most the
+    /// number of JetStream servers). 3 survives the loss of one server.
+    #[serde(default = "default_stream_replicas")]
+    pub stream_replicas: usize,
     /// NATS credentials file (JWT + nkey seed).
     #[serde(default)]
     pub credentials_file: Option<PathBuf>,
@@ -77,6 +81,9 @@ fn default_duplicate_window() -> Duration {
 fn default_max_age() -> Duration {
     Duration::from_secs(24 * 3600)
 }
+fn default_stream_replicas() -> usize {
+    1
+}
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(10)
 }
@@ -89,6 +96,7 @@ impl Default for NatsConfig {
             stream: None,
             duplicate_window: default_duplicate_window(),
             max_age: default_max_age(),
+            stream_replicas: default_stream_replicas(),
             credentials_file: None,
             user: None,
             password: None,
@@ -107,6 +115,29 @@ impl NatsConfig {
             subject_prefix: prefix.into(),
             ..NatsConfig::default()
         }
+    }
+
+    /// Checks what serde cannot; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.servers().is_empty() {
+            return Err("nats.url must name at least one server".into());
+        }
+        if !(1..=5).contains(&self.stream_replicas) {
+            return Err(format!(
+                "nats.stream_replicas must be 1 to 5 (JetStream's limit), got {}",
+                self.stream_replicas
+            ));
+        }
+        Ok(())
+    }
+
+    /// The server URLs of `url` (comma-separated).
+    pub fn servers(&self) -> Vec<&str> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .collect()
     }
 
     /// The stream name in use.

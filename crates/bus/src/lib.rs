@@ -121,7 +121,7 @@ impl Bus {
         let client = config
             .connect_options(client_name)
             .await?
-            .connect(&config.url)
+            .connect(config.servers())
             .await
             .map_err(|e| BusError::Connect {
                 url: config.url.clone(),
@@ -137,6 +137,7 @@ impl Bus {
                 duplicate_window: config.duplicate_window,
                 max_age: config.max_age,
                 storage: jetstream::stream::StorageType::File,
+                num_replicas: config.stream_replicas,
                 ..Default::default()
             })
             .await

@@ -123,3 +123,58 @@ async fn in_process_bus_carries_the_same_bytes() {
             .is_err()
     );
 }
+
+/// A three-server JetStream cluster with the stream kept three times: losing
+/// the server the publisher is connected to loses nothing, and the consumer
+/// reads every finding once.
+#[tokio::test]
+async fn a_replicated_stream_survives_the_loss_of_one_server() {
+    let mut cluster = inspector_test_harness::cluster::NatsCluster::start(3);
+    let mut config = NatsConfig::new(cluster.urls(), unique_name("bus"));
+    config.stream_replicas = 3;
+    // The cluster elects its JetStream meta leader after the servers are up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let bus = loop {
+        match Bus::connect(&config, "cluster-test").await {
+            Ok(bus) => break bus,
+            Err(error) => {
+                assert!(tokio::time::Instant::now() < deadline, "no stream: {error}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let before: Vec<Finding> = (0..20).map(|i| finding(&format!("before-{i}"))).collect();
+    for f in &before {
+        bus.publish_finding(f).await.unwrap();
+    }
+    cluster.kill(0);
+    let after: Vec<Finding> = (0..20).map(|i| finding(&format!("after-{i}"))).collect();
+    for f in &after {
+        // The client moves to another server; the stream elects a new leader.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while let Err(error) = bus.publish_finding(f).await {
+            assert!(tokio::time::Instant::now() < deadline, "{error}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    bus.drain_outbox(Duration::from_secs(30)).await;
+    let mut inbox = bus
+        .inbox("aggregator", Duration::from_secs(30), 1000)
+        .await
+        .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..40 {
+        let f = next_finding(&mut inbox).await;
+        assert!(seen.insert(f.id.clone()), "{} delivered twice", f.key);
+    }
+    let expected: std::collections::BTreeSet<String> =
+        before.iter().chain(&after).map(|f| f.id.clone()).collect();
+    assert_eq!(seen, expected);
+    // Nothing more: no duplicates from the retries.
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), inbox.next())
+            .await
+            .is_err(),
+        "an extra message arrived"
+    );
+}

@@ -187,6 +187,7 @@ impl Default for DrainSettings {
 impl LogPatternConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.nats.validate()?;
         self.shard.validate()?;
         if self.interval.is_zero() {
             return Err("interval must be positive".into());

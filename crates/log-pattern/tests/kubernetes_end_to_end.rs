@@ -117,6 +117,7 @@ async fn new_templates_from_pod_logs_reach_the_report() {
             url: redis.url(),
             key_prefix: prefix.clone(),
             timeout: Duration::from_millis(300),
+            ..RedisConfig::default()
         },
         ..AggregatorConfig::default()
     };

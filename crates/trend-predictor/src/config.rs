@@ -113,6 +113,7 @@ fn default_listen() -> SocketAddr {
 impl TrendPredictorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        self.nats.validate()?;
         self.shard.validate()?;
         if self.interval.is_zero() {
             return Err("interval must be positive".into());

@@ -37,6 +37,7 @@ impl Env {
                 url: self.redis.url(),
                 key_prefix: self.prefix.clone(),
                 timeout: Duration::from_millis(300),
+                ..RedisConfig::default()
             },
             ..AggregatorConfig::default()
         }
