@@ -7,7 +7,7 @@ demo:
 
 # All tests (start their own nats-server, redis-server and prometheus).
 test:
-    cargo test --workspace
+    scripts/test.sh
 
 # Formatting and lints as CI checks them.
 lint:
