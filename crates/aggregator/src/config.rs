@@ -50,6 +50,50 @@ pub struct AggregatorConfig {
     /// in shadow mode. Sensors not listed are tracked when they report.
     #[serde(default = "default_sensors")]
     pub sensors: BTreeMap<String, SensorSettings>,
+    /// How alerts resolve and how long resolved ones are shown.
+    #[serde(default)]
+    pub alerts: AlertsConfig,
+    /// Where alerts are pushed (none: nowhere but the stream and reports).
+    #[serde(default)]
+    pub alertmanager: AlertmanagerConfig,
+}
+
+/// The alert lifecycle.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// A firing alert resolves once the sensor instance that saw it has run
+    /// this many passes without seeing it again (any instance of the sensor
+    /// counts when that one has gone quiet).
+    #[serde(default = "default_resolve_after_passes")]
+    pub resolve_after_passes: u32,
+    /// How long a resolved alert stays in reports, the anomaly context and
+    /// the pushes to Alertmanager.
+    #[serde(default = "default_resolved_retention", with = "humantime_serde")]
+    pub resolved_retention: Duration,
+}
+
+/// Pushing alerts to Alertmanager (`POST /api/v2/alerts`), as Prometheus does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertmanagerConfig {
+    /// Base URLs, e.g. `http://alertmanager:9093`; every one gets every
+    /// alert (an HA pair deduplicates by itself).
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// Timeout of one push, retries included.
+    #[serde(default = "default_alertmanager_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How often every active alert is sent again, so an Alertmanager that
+    /// restarted learns them back; default: the report interval. Firing
+    /// alerts are sent with `endsAt` four resend intervals ahead.
+    #[serde(default, with = "humantime_serde")]
+    pub resend_interval: Option<Duration>,
+    /// Base URL of this aggregator as users reach it, for each alert's
+    /// `generatorURL` (`<external_url>/v1/report/latest`); default from
+    /// `listen` and the host name.
+    #[serde(default)]
+    pub external_url: Option<String>,
 }
 
 /// Redis connection settings.
@@ -121,6 +165,15 @@ fn default_key_prefix() -> String {
 fn default_redis_timeout() -> Duration {
     Duration::from_millis(500)
 }
+fn default_resolve_after_passes() -> u32 {
+    3
+}
+fn default_resolved_retention() -> Duration {
+    Duration::from_secs(3600)
+}
+fn default_alertmanager_timeout() -> Duration {
+    Duration::from_secs(10)
+}
 fn default_sensor_interval() -> Duration {
     Duration::from_secs(60)
 }
@@ -138,6 +191,26 @@ impl Default for RedisConfig {
             cluster: Vec::new(),
             key_prefix: default_key_prefix(),
             timeout: default_redis_timeout(),
+        }
+    }
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            resolve_after_passes: default_resolve_after_passes(),
+            resolved_retention: default_resolved_retention(),
+        }
+    }
+}
+
+impl Default for AlertmanagerConfig {
+    fn default() -> Self {
+        AlertmanagerConfig {
+            urls: Vec::new(),
+            timeout: default_alertmanager_timeout(),
+            resend_interval: None,
+            external_url: None,
         }
     }
 }
@@ -167,6 +240,8 @@ impl Default for AggregatorConfig {
             nats: NatsConfig::default(),
             redis: RedisConfig::default(),
             sensors: default_sensors(),
+            alerts: AlertsConfig::default(),
+            alertmanager: AlertmanagerConfig::default(),
         }
     }
 }
@@ -175,6 +250,26 @@ impl AggregatorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.nats.validate()?;
+        if self.alerts.resolve_after_passes == 0 {
+            return Err("alerts.resolve_after_passes must be at least 1".into());
+        }
+        for url in &self.alertmanager.urls {
+            if !(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<reqwest::Url>().is_err()
+            {
+                return Err(format!("alertmanager.urls: {url:?} is not an http(s) URL"));
+            }
+        }
+        if self.alertmanager.timeout.is_zero() {
+            return Err("alertmanager.timeout must be positive".into());
+        }
+        if self
+            .alertmanager
+            .resend_interval
+            .is_some_and(|d| d.is_zero())
+        {
+            return Err("alertmanager.resend_interval must be positive".into());
+        }
         if self.report_interval.is_zero() {
             return Err("report_interval must be positive".into());
         }
@@ -216,6 +311,13 @@ impl AggregatorConfig {
             }
         }
         Ok(())
+    }
+
+    /// How often active alerts are pushed again to Alertmanager.
+    pub fn resend_interval(&self) -> Duration {
+        self.alertmanager
+            .resend_interval
+            .unwrap_or(self.report_interval)
     }
 
     /// Acknowledgement deadline for held findings: they are acknowledged at

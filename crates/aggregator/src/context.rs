@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use inspector_domain::{Finding, FindingKind, SensorStatus, Severity};
+use inspector_domain::{Alert, Finding, FindingKind, SensorStatus, Severity};
 use serde::{Deserialize, Serialize};
 
 /// The anomaly context document (`GET /v1/anomaly-context`).
@@ -23,6 +23,29 @@ pub struct AnomalyContext {
     /// Sensors that are stale or reported errors; healthy ones are omitted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensor_problems: Vec<SensorProblem>,
+    /// Alerts firing now and those resolved recently, with their times.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<ContextAlert>,
+}
+
+/// One alert: which condition, since when, and whether it is over.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContextAlert {
+    pub kind: FindingKind,
+    pub severity: Severity,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// `firing` or `resolved`.
+    pub state: String,
+    pub starts_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    pub last_seen_at: DateTime<Utc>,
+    pub summary: String,
+    /// Recorded only, sent to nobody.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shadow: bool,
 }
 
 /// One finding, reduced to what helps a root-cause analysis.
@@ -69,6 +92,7 @@ impl AnomalyContext {
     /// Builds the context from recent findings and sensor statuses.
     pub fn build(
         mut findings: Vec<Finding>,
+        alerts: &[Alert],
         sensors: &[SensorStatus],
         shadow: bool,
         window: std::time::Duration,
@@ -117,6 +141,21 @@ impl AnomalyContext {
                         .take(10)
                         .map(|e| format!("{}: {}", e.subject, e.message))
                         .collect(),
+                })
+                .collect(),
+            alerts: alerts
+                .iter()
+                .map(|a| ContextAlert {
+                    kind: a.finding.kind,
+                    severity: a.finding.severity,
+                    key: a.finding.key.clone(),
+                    labels: a.finding.labels.clone(),
+                    state: a.status.as_str().into(),
+                    starts_at: a.starts_at,
+                    ends_at: a.ends_at(),
+                    last_seen_at: a.last_seen_at,
+                    summary: a.finding.description.clone(),
+                    shadow: a.shadow,
                 })
                 .collect(),
         }

@@ -1,35 +1,53 @@
-//! The aggregator's state, independent of transport: take messages in,
-//! deduplicate, decide on alerts, track sensors, and close each window into
-//! an [`InspectionReport`].
+//! The aggregator's state as a pure state machine: no I/O, no async, the
+//! time is a parameter. The intake decodes messages at the bus edge, asks
+//! the dedup store for a verdict (outside any lock), then applies the
+//! decoded message and the verdict here; reports, alerts and the anomaly
+//! context are read from here.
+//!
+//! Alert lifecycle: every sighting of a condition (a finding, new or a
+//! duplicate inside the dedup window) keeps one *firing* alert per dedup key
+//! and refreshes it; once the sensor instance that last saw it has run
+//! `resolve_after_passes` passes that began after the sighting without
+//! seeing it again, the alert is *resolved* (any instance of the sensor
+//! counts when that one has gone quiet). A condition seen again after that
+//! fires a new alert. Each transition is returned to the caller, which
+//! publishes it.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
-use inspector_bus::Subjects;
-use inspector_domain::wire::WireMessage;
-use inspector_domain::{Finding, InspectionReport, SensorError, SensorRun, SensorStatus};
+use inspector_domain::{
+    Alert, AlertStatus, DeliveryStatus, Finding, InspectionReport, SensorError, SensorRun,
+    SensorStatus,
+};
 
 use crate::config::AggregatorConfig;
-use crate::dedup::{Deduplicator, Verdict};
+use crate::dedup::Verdict;
 
 /// Most run errors kept per sensor per window (a sensor failing on every
 /// metric every pass must not bloat the report).
 const MAX_ERRORS_PER_SENSOR: usize = 50;
 
-/// What became of one message.
+/// Most recent findings kept for the anomaly context, whatever the window.
+const MAX_RECENT: usize = 10_000;
+
+/// What became of one finding.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Handled {
-    /// A finding first seen in the dedup window; `alert` when it must be
-    /// published on the alerts subject (not in shadow mode).
-    NewFinding { finding: Box<Finding>, alert: bool },
+pub enum Counted {
+    /// First seen in the dedup window: in this window's report.
+    New,
     /// Same key already reported inside the TTL.
     Duplicate,
     /// A redelivered finding already in the current window.
     AlreadyCounted,
-    /// A run summary.
-    Run,
-    /// Not a valid message; skipped.
-    Malformed(String),
+}
+
+/// The result of applying a finding: how it counted, and the alert
+/// transition it caused (a new firing alert), if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingOutcome {
+    pub counted: Counted,
+    pub transition: Option<Alert>,
 }
 
 #[derive(Debug, Default)]
@@ -40,9 +58,18 @@ struct SensorTrack {
     /// this, so clock skew between hosts cannot make a sensor look stale.
     last_seen: Option<DateTime<Utc>>,
     interval: Option<chrono::Duration>,
-    instances: BTreeSet<String>,
+    /// When each instance's latest run summary arrived.
+    instances: BTreeMap<String, DateTime<Utc>>,
     errors: Vec<SensorError>,
     shadow: bool,
+}
+
+impl SensorTrack {
+    fn interval(&self, configured: Option<chrono::Duration>) -> chrono::Duration {
+        self.interval
+            .or(configured)
+            .unwrap_or(chrono::Duration::seconds(60))
+    }
 }
 
 #[derive(Debug)]
@@ -68,36 +95,47 @@ impl Window {
     }
 }
 
+#[derive(Debug, Clone)]
+struct AlertEntry {
+    alert: Alert,
+    /// Passes of the owning sensor since the last sighting.
+    misses: u32,
+}
+
+/// Alert states changed since the last [`Aggregator::take_alert_changes`],
+/// for the store.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AlertChanges {
+    pub upserted: Vec<Alert>,
+    /// Keys of resolved alerts past their retention.
+    pub removed: Vec<String>,
+}
+
 /// The aggregator's state.
 #[derive(Debug)]
 pub struct Aggregator {
     config: AggregatorConfig,
-    subjects: Subjects,
-    dedup: Deduplicator,
     instance: String,
     started_at: DateTime<Utc>,
     window: Window,
     sensors: BTreeMap<String, SensorTrack>,
     recent: VecDeque<Finding>,
+    alerts: BTreeMap<String, AlertEntry>,
+    changed: BTreeSet<String>,
+    removed: Vec<String>,
 }
 
 impl Aggregator {
-    /// `subjects` are the bus' (they decide which messages are findings).
-    pub fn new(
-        config: AggregatorConfig,
-        subjects: Subjects,
-        dedup: Deduplicator,
-        instance: String,
-        now: DateTime<Utc>,
-    ) -> Self {
+    pub fn new(config: AggregatorConfig, instance: String, now: DateTime<Utc>) -> Self {
         Aggregator {
-            subjects,
-            dedup,
             instance,
             started_at: now,
             window: Window::new(now),
             sensors: BTreeMap::new(),
             recent: VecDeque::new(),
+            alerts: BTreeMap::new(),
+            changed: BTreeSet::new(),
+            removed: Vec::new(),
             config,
         }
     }
@@ -106,62 +144,105 @@ impl Aggregator {
         &self.config
     }
 
-    pub fn dedup(&self) -> &Deduplicator {
-        &self.dedup
-    }
-
-    /// Takes one message from the durable intake.
-    pub async fn handle(&mut self, subject: &str, payload: &[u8], now: DateTime<Utc>) -> Handled {
-        if self.subjects.is_finding(subject) {
-            match Finding::from_bytes(payload) {
-                Ok(finding) => self.handle_finding(finding, now).await,
-                Err(error) => self.malformed(subject, payload.len(), error.to_string()),
-            }
-        } else if self.subjects.is_run(subject) {
-            match SensorRun::from_bytes(payload) {
-                Ok(run) => {
-                    self.handle_run(run, now);
-                    Handled::Run
+    /// Alerts loaded from the store at start-up (another aggregator's, or
+    /// this one's before a restart). Known keys keep the newer sighting.
+    pub fn restore_alerts(&mut self, alerts: impl IntoIterator<Item = Alert>) {
+        for alert in alerts {
+            match self.alerts.get(&alert.key) {
+                Some(known) if known.alert.last_seen_at >= alert.last_seen_at => {}
+                _ => {
+                    self.alerts
+                        .insert(alert.key.clone(), AlertEntry { alert, misses: 0 });
                 }
-                Err(error) => self.malformed(subject, payload.len(), error.to_string()),
             }
-        } else {
-            self.malformed(subject, payload.len(), "unexpected subject".into())
         }
     }
 
-    fn malformed(&mut self, subject: &str, len: usize, error: String) -> Handled {
-        tracing::warn!(%subject, bytes = len, %error, "skipping malformed message");
-        self.window.malformed += 1;
-        Handled::Malformed(error)
+    /// Whether this finding (by id) is already in the current window: a
+    /// redelivery that needs no dedup verdict.
+    pub fn is_counted(&self, finding_id: &str) -> bool {
+        self.window.ids.contains(finding_id)
     }
 
-    async fn handle_finding(&mut self, finding: Finding, now: DateTime<Utc>) -> Handled {
-        if self.window.ids.contains(&finding.id) {
-            return Handled::AlreadyCounted;
+    /// Applies a finding with the dedup store's verdict.
+    pub fn apply_finding(
+        &mut self,
+        finding: Finding,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+    ) -> FindingOutcome {
+        if self.is_counted(&finding.id) {
+            return FindingOutcome {
+                counted: Counted::AlreadyCounted,
+                transition: None,
+            };
         }
-        match self
-            .dedup
-            .check(&finding.dedup_key(), &finding.id, now)
-            .await
-        {
+        let transition = self.sighted(&finding);
+        let counted = match verdict {
             Verdict::Duplicate => {
                 self.window.duplicates += 1;
-                Handled::Duplicate
+                Counted::Duplicate
             }
             // A redelivery is a finding this window has not counted yet
             // (the previous holder crashed before reporting it): count it.
-            // Alerts are therefore at least once; consumers dedupe on `id`.
             Verdict::New | Verdict::Redelivery => {
-                let alert = !self.is_shadow(&finding);
                 self.window.ids.insert(finding.id.clone());
                 self.window.findings.push(finding.clone());
-                self.recent.push_back(finding.clone());
+                self.recent.push_back(finding);
                 self.trim_recent(now);
-                Handled::NewFinding {
-                    finding: Box::new(finding),
-                    alert,
+                Counted::New
+            }
+        };
+        FindingOutcome {
+            counted,
+            transition,
+        }
+    }
+
+    /// A sighting of the condition behind `finding`: refresh its firing
+    /// alert, or fire one.
+    fn sighted(&mut self, finding: &Finding) -> Option<Alert> {
+        let key = finding.dedup_key();
+        let shadow = self.is_shadow(finding);
+        match self.alerts.get_mut(&key) {
+            Some(entry) if entry.alert.is_firing() => {
+                if finding.detected_at >= entry.alert.last_seen_at {
+                    entry.alert.last_seen_at = finding.detected_at;
+                    entry.alert.finding = finding.clone();
+                    entry.alert.shadow = shadow;
+                    entry.misses = 0;
+                    self.changed.insert(key);
                 }
+                None
+            }
+            // A late copy of a sighting from before the resolution does not
+            // bring the condition back.
+            Some(entry)
+                if entry
+                    .alert
+                    .ends_at()
+                    .is_some_and(|e| finding.detected_at <= e) =>
+            {
+                None
+            }
+            _ => {
+                let alert = Alert {
+                    key: key.clone(),
+                    status: AlertStatus::Firing,
+                    starts_at: finding.detected_at,
+                    last_seen_at: finding.detected_at,
+                    finding: finding.clone(),
+                    shadow,
+                };
+                self.alerts.insert(
+                    key.clone(),
+                    AlertEntry {
+                        alert: alert.clone(),
+                        misses: 0,
+                    },
+                );
+                self.changed.insert(key);
+                Some(alert)
             }
         }
     }
@@ -178,28 +259,72 @@ impl Aggregator {
                 .is_some_and(|s| s.shadow)
     }
 
-    fn handle_run(&mut self, run: SensorRun, now: DateTime<Utc>) {
+    /// Counts an undecodable or invalid message.
+    pub fn malformed(&mut self) {
+        self.window.malformed += 1;
+    }
+
+    /// Applies a run summary; returns the alerts it resolved.
+    pub fn apply_run(&mut self, run: SensorRun, now: DateTime<Utc>) -> Vec<Alert> {
+        let configured = self
+            .config
+            .sensors
+            .get(&run.sensor)
+            .and_then(|s| chrono::Duration::from_std(s.interval).ok());
         let track = self.sensors.entry(run.sensor.clone()).or_default();
         track.last_seen = Some(now);
         if track.last_run_at.is_none_or(|last| run.finished_at > last) {
             track.last_run_at = Some(run.finished_at);
         }
-        if run.interval_seconds > 0 {
-            track.interval = Some(chrono::Duration::seconds(run.interval_seconds as i64));
+        // The wire edge bounds the interval, so this cannot overflow.
+        if let Some(interval) = i64::try_from(run.interval_seconds)
+            .ok()
+            .and_then(chrono::Duration::try_seconds)
+            .filter(|d| *d > chrono::Duration::zero())
+        {
+            track.interval = Some(interval);
         }
         track.shadow = run.shadow;
-        track.instances.insert(run.instance.clone());
-        for error in run.errors {
+        track.instances.insert(run.instance.clone(), now);
+        for error in &run.errors {
             if track.errors.len() < MAX_ERRORS_PER_SENSOR {
                 track.errors.push(SensorError {
                     subject: format!("{}: {}", run.instance, error.subject),
-                    message: error.message,
+                    message: error.message.clone(),
                 });
             }
         }
+        let interval = track.interval(configured);
+        let instances = track.instances.clone();
+        let resolve_after = self.config.alerts.resolve_after_passes;
+        let mut resolved = Vec::new();
+        for (key, entry) in &mut self.alerts {
+            let alert = &entry.alert;
+            if !alert.is_firing()
+                || alert.finding.sensor != run.sensor
+                || run.started_at <= alert.last_seen_at
+            {
+                continue;
+            }
+            // The instance that saw it judges it; when that instance has
+            // gone quiet (scaled away), any instance of the sensor does.
+            let owner_quiet = instances
+                .get(&alert.finding.instance)
+                .is_none_or(|seen| now - *seen > interval * 2);
+            if alert.finding.instance != run.instance && !owner_quiet {
+                continue;
+            }
+            entry.misses += 1;
+            if entry.misses >= resolve_after {
+                entry.alert.status = AlertStatus::Resolved { ends_at: now };
+                self.changed.insert(key.clone());
+                resolved.push(entry.alert.clone());
+            }
+        }
+        resolved
     }
 
-    /// Records that the alert for a new finding was published.
+    /// Records that an alert transition was published.
     pub fn alert_published(&mut self) {
         self.window.alerts += 1;
     }
@@ -212,7 +337,7 @@ impl Aggregator {
             self.recent.pop_front();
         }
         // A hard cap keeps memory bounded under a flood.
-        while self.recent.len() > 10_000 {
+        while self.recent.len() > MAX_RECENT {
             self.recent.pop_front();
         }
     }
@@ -221,6 +346,55 @@ impl Aggregator {
     pub fn recent_findings(&mut self, now: DateTime<Utc>) -> Vec<Finding> {
         self.trim_recent(now);
         self.recent.iter().cloned().collect()
+    }
+
+    /// Firing alerts and those resolved within the retention, most recent
+    /// first.
+    pub fn alerts(&self, now: DateTime<Utc>) -> Vec<Alert> {
+        let retention = chrono::Duration::from_std(self.config.alerts.resolved_retention)
+            .unwrap_or(chrono::Duration::hours(1));
+        let mut alerts: Vec<Alert> = self
+            .alerts
+            .values()
+            .map(|entry| entry.alert.clone())
+            .filter(|alert| alert.ends_at().is_none_or(|ends| now - ends <= retention))
+            .collect();
+        alerts.sort_by_key(|a| std::cmp::Reverse(a.last_seen_at));
+        alerts
+    }
+
+    /// Alert states changed since the last call (for the store); resolved
+    /// alerts past their retention are forgotten here.
+    pub fn take_alert_changes(&mut self, now: DateTime<Utc>) -> AlertChanges {
+        let retention = chrono::Duration::from_std(self.config.alerts.resolved_retention)
+            .unwrap_or(chrono::Duration::hours(1));
+        let expired: Vec<String> = self
+            .alerts
+            .iter()
+            .filter(|(_, e)| e.alert.ends_at().is_some_and(|ends| now - ends > retention))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &expired {
+            self.alerts.remove(key);
+            self.changed.remove(key);
+        }
+        self.removed.extend(expired);
+        let upserted = std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter_map(|key| self.alerts.get(&key).map(|e| e.alert.clone()))
+            .collect();
+        AlertChanges {
+            upserted,
+            removed: std::mem::take(&mut self.removed),
+        }
+    }
+
+    /// Puts back changes the store could not take, for the next attempt
+    /// (states changed since then are written in their newer form).
+    pub fn requeue_alert_changes(&mut self, changes: AlertChanges) {
+        self.changed
+            .extend(changes.upserted.into_iter().map(|alert| alert.key));
+        self.removed.extend(changes.removed);
     }
 
     /// Sensor health as of `now`.
@@ -237,10 +411,11 @@ impl Aggregator {
                 let settings = self.config.sensors.get(name);
                 let enabled = settings.is_none_or(|s| s.enabled);
                 let track = self.sensors.get(name);
-                let interval = track
-                    .and_then(|t| t.interval)
-                    .or_else(|| settings.and_then(|s| chrono::Duration::from_std(s.interval).ok()))
-                    .unwrap_or(chrono::Duration::seconds(60));
+                let configured = settings.and_then(|s| chrono::Duration::from_std(s.interval).ok());
+                let interval = track.map_or_else(
+                    || configured.unwrap_or(chrono::Duration::seconds(60)),
+                    |t| t.interval(configured),
+                );
                 let since = track.and_then(|t| t.last_seen).unwrap_or(self.started_at);
                 SensorStatus {
                     sensor: name.clone(),
@@ -248,7 +423,7 @@ impl Aggregator {
                     stale: enabled && now - since > interval * 2,
                     last_run_at: track.and_then(|t| t.last_run_at),
                     instances: track
-                        .map(|t| t.instances.iter().cloned().collect())
+                        .map(|t| t.instances.keys().cloned().collect())
                         .unwrap_or_default(),
                     errors: track.map(|t| t.errors.clone()).unwrap_or_default(),
                     shadow: settings.is_some_and(|s| s.shadow) || track.is_some_and(|t| t.shadow),
@@ -258,13 +433,20 @@ impl Aggregator {
     }
 
     /// Closes the current window into a report and opens the next one.
-    pub fn assemble_report(&mut self, now: DateTime<Utc>) -> InspectionReport {
+    /// `dedup` is the dedup store's `(backend, degraded)` for the window;
+    /// `delivery` how pushing alerts went.
+    pub fn assemble_report(
+        &mut self,
+        now: DateTime<Utc>,
+        dedup: (String, bool),
+        delivery: Vec<DeliveryStatus>,
+    ) -> InspectionReport {
         let sensors = self.sensor_statuses(now);
         for track in self.sensors.values_mut() {
             track.errors.clear();
         }
         let window = std::mem::replace(&mut self.window, Window::new(now));
-        let (dedup_backend, dedup_degraded) = self.dedup.take_status();
+        let (dedup_backend, dedup_degraded) = dedup;
         InspectionReport {
             window_start: window.start,
             window_end: now,
@@ -278,6 +460,199 @@ impl Aggregator {
             dedup_degraded,
             alerts_published: window.alerts,
             aggregator_instance: self.instance.clone(),
+            alerts: self.alerts(now),
+            alert_delivery: delivery,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use inspector_domain::{FindingKind, Severity};
+
+    use super::*;
+    use crate::config::SensorSettings;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_680_000 + seconds, 0).unwrap()
+    }
+
+    fn finding(key: &str, instance: &str, seen: i64) -> Finding {
+        Finding {
+            id: String::new(),
+            kind: FindingKind::TrendBreach,
+            key: key.into(),
+            labels: BTreeMap::new(),
+            severity: Severity::Warning,
+            description: format!("{key} rising"),
+            current_value: Some(1.0),
+            threshold: Some(2.0),
+            expected_mean: None,
+            expected_std: None,
+            deviation_sigma: None,
+            template: None,
+            example: None,
+            slope_per_hour: Some(1.0),
+            r_squared: Some(0.9),
+            confidence: None,
+            predicted_hours_to_breach: Some(1.0),
+            source: key.into(),
+            detected_at: at(seen),
+            shadow: false,
+            sensor: "trend-predictor".into(),
+            instance: instance.into(),
+        }
+        .with_computed_id()
+    }
+
+    fn run(instance: &str, started: i64) -> SensorRun {
+        SensorRun {
+            sensor: "trend-predictor".into(),
+            instance: instance.into(),
+            started_at: at(started),
+            finished_at: at(started),
+            findings: 0,
+            errors: vec![],
+            interval_seconds: 60,
+            shadow: false,
+        }
+    }
+
+    fn aggregator() -> Aggregator {
+        Aggregator::new(AggregatorConfig::default(), "a-0".into(), at(0))
+    }
+
+    #[test]
+    fn a_condition_fires_once_refreshes_and_resolves_after_three_quiet_passes() {
+        let mut core = aggregator();
+        let first = core.apply_finding(finding("disk", "t-0", 0), Verdict::New, at(1));
+        assert_eq!(first.counted, Counted::New);
+        let fired = first.transition.expect("fires");
+        assert_eq!(
+            (fired.status, fired.starts_at),
+            (AlertStatus::Firing, at(0))
+        );
+        assert!(
+            core.apply_run(run("t-0", 0), at(1)).is_empty(),
+            "its own pass"
+        );
+
+        // Seen again (a duplicate for the report): refreshed, no transition.
+        let again = core.apply_finding(finding("disk", "t-0", 60), Verdict::Duplicate, at(61));
+        assert_eq!(
+            (again.counted, again.transition),
+            (Counted::Duplicate, None)
+        );
+        assert!(core.apply_run(run("t-0", 60), at(61)).is_empty());
+        assert_eq!(core.alerts(at(61))[0].last_seen_at, at(60));
+
+        // Three passes without it; a pass of another instance does not count.
+        assert!(core.apply_run(run("t-1", 120), at(121)).is_empty());
+        assert!(core.apply_run(run("t-0", 120), at(121)).is_empty());
+        assert!(core.apply_run(run("t-0", 180), at(181)).is_empty());
+        let resolved = core.apply_run(run("t-0", 240), at(241));
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(
+            resolved[0].status,
+            AlertStatus::Resolved { ends_at: at(241) }
+        );
+        assert_eq!(resolved[0].starts_at, at(0));
+
+        // Back again later: a new episode.
+        let back = core.apply_finding(finding("disk", "t-0", 600), Verdict::Duplicate, at(601));
+        let refired = back.transition.expect("fires again");
+        assert_eq!(refired.starts_at, at(600));
+        assert!(refired.is_firing());
+        // A late copy from before the resolution changes nothing.
+        let mut late = finding("disk", "t-0", 200);
+        late.id = "late".into();
+        core.apply_run(run("t-0", 660), at(661));
+        core.apply_run(run("t-0", 720), at(721));
+        core.apply_run(run("t-0", 780), at(781));
+        assert!(core.alerts(at(781))[0].ends_at().is_some());
+        assert_eq!(
+            core.apply_finding(late, Verdict::Duplicate, at(782))
+                .transition,
+            None
+        );
+    }
+
+    #[test]
+    fn when_the_owner_goes_quiet_any_instance_resolves() {
+        let mut core = aggregator();
+        core.apply_run(run("t-0", 0), at(0));
+        core.apply_finding(finding("disk", "t-0", 0), Verdict::New, at(1));
+        // t-0 is scaled away; t-1 now owns the rule and does not see it.
+        for pass in 1..=3 {
+            let resolved = core.apply_run(run("t-1", 200 + pass * 60), at(200 + pass * 60));
+            assert_eq!(resolved.len(), usize::from(pass == 3), "pass {pass}");
+        }
+    }
+
+    #[test]
+    fn shadow_alerts_are_tracked_and_marked() {
+        let mut config = AggregatorConfig::default();
+        config.sensors.insert(
+            "trend-predictor".into(),
+            SensorSettings {
+                shadow: true,
+                ..SensorSettings::default()
+            },
+        );
+        let mut core = Aggregator::new(config, "a-0".into(), at(0));
+        let outcome = core.apply_finding(finding("disk", "t-0", 0), Verdict::New, at(1));
+        assert!(outcome.transition.unwrap().shadow);
+    }
+
+    #[test]
+    fn changes_for_the_store_and_retention() {
+        let mut core = aggregator();
+        core.apply_finding(finding("disk", "t-0", 0), Verdict::New, at(1));
+        let changes = core.take_alert_changes(at(2));
+        assert_eq!(changes.upserted.len(), 1);
+        assert!(changes.removed.is_empty());
+        assert_eq!(core.take_alert_changes(at(3)), AlertChanges::default());
+        for pass in 1..=3 {
+            core.apply_run(run("t-0", pass * 60), at(pass * 60));
+        }
+        assert_eq!(core.take_alert_changes(at(200)).upserted.len(), 1);
+        // Past the retention (1 h) the resolved alert is forgotten.
+        let later = at(180 + 3601);
+        assert!(core.alerts(later).is_empty());
+        assert_eq!(
+            core.take_alert_changes(later).removed,
+            vec!["trend_breach|disk".to_string()]
+        );
+    }
+
+    #[test]
+    fn restored_alerts_keep_the_newer_sighting() {
+        let mut core = aggregator();
+        core.apply_finding(finding("disk", "t-0", 100), Verdict::New, at(101));
+        let mut older = core.alerts(at(101))[0].clone();
+        older.last_seen_at = at(50);
+        core.restore_alerts([older]);
+        assert_eq!(core.alerts(at(101))[0].last_seen_at, at(100));
+    }
+
+    #[test]
+    fn reports_carry_alerts_and_delivery() {
+        let mut core = aggregator();
+        core.apply_finding(finding("disk", "t-0", 0), Verdict::New, at(1));
+        core.apply_finding(finding("mem", "t-0", 0), Verdict::Duplicate, at(1));
+        let report = core.assemble_report(
+            at(60),
+            ("redis".into(), false),
+            vec![DeliveryStatus {
+                target: "http://am".into(),
+                attempts: 1,
+                failures: 0,
+                last_error: None,
+            }],
+        );
+        assert_eq!(report.findings.len(), 1);
+        assert_eq!(report.duplicates_suppressed, 1);
+        assert_eq!(report.alerts.len(), 2, "a duplicate sighting still fires");
+        assert_eq!(report.alert_delivery.len(), 1);
     }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::service::Shared;
+use crate::state::Shared;
 
 /// The API's state: empty until the aggregator has started (503 until then).
 pub type ApiState = Arc<OnceLock<Arc<Shared>>>;
@@ -49,5 +49,5 @@ async fn anomaly_context(State(state): State<ApiState>) -> Response {
     let Some(shared) = state.get() else {
         return starting();
     };
-    Json(shared.anomaly_context().await).into_response()
+    Json(shared.anomaly_context()).into_response()
 }

@@ -6,17 +6,21 @@
 //!
 //! It is the only component that talks to Redis.
 
+pub mod alertmanager;
 pub mod config;
 pub mod context;
 pub mod core;
 pub mod dedup;
 pub mod http;
+pub mod intake;
 pub mod metrics;
+pub mod responders;
 pub mod service;
+pub mod state;
+pub mod store;
 
-pub use config::{AggregatorConfig, RedisConfig, SensorSettings};
+pub use config::{AggregatorConfig, AlertmanagerConfig, AlertsConfig, RedisConfig, SensorSettings};
 pub use context::AnomalyContext;
 pub use service::{
-    AggregatorHandle, AggregatorMetrics, AggregatorService, RunningAggregator, serve,
-    spawn_query_responders, start,
+    AggregatorHandle, AggregatorMetrics, RunningAggregator, ServeError, serve, start,
 };

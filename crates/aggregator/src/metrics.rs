@@ -21,13 +21,15 @@ pub struct EventLabels {
 }
 
 /// Every event the aggregator counts (initialised to zero).
-pub const EVENTS: [&str; 10] = [
+pub const EVENTS: [&str; 12] = [
     "finding_new",
     "duplicate",
     "malformed",
     "run",
     "alert",
     "alert_error",
+    "alert_store_error",
+    "report_store_error",
     "report",
     "report_error",
     "consumer_error",
@@ -39,6 +41,13 @@ pub const EVENTS: [&str; 10] = [
 pub struct FindingLabels {
     pub kind: &'static str,
     pub severity: &'static str,
+}
+
+/// One push target (an Alertmanager URL) and how the push went.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PushLabels {
+    pub target: String,
+    pub result: &'static str,
 }
 
 /// One sensor.
@@ -71,6 +80,10 @@ pub struct AggregatorMetrics {
     pub consumer_ack_pending: Gauge,
     /// Redelivered and not yet acknowledged.
     pub consumer_redelivered: Gauge,
+    /// Alerts firing now (shadow ones included).
+    pub alerts_firing: Gauge,
+    /// Pushes to each Alertmanager, by result (`ok`, `error`).
+    pub alert_pushes: Family<PushLabels, Counter>,
 }
 
 impl AggregatorMetrics {
@@ -132,6 +145,16 @@ impl AggregatorMetrics {
             "Intake messages redelivered and not yet acknowledged",
             metrics.consumer_redelivered.clone(),
         );
+        sub.register(
+            "alerts_firing",
+            "Alerts firing now",
+            metrics.alerts_firing.clone(),
+        );
+        sub.register(
+            "alert_pushes",
+            "Pushes of the active alerts to each Alertmanager, by result",
+            metrics.alert_pushes.clone(),
+        );
         for event in EVENTS {
             let _ = metrics.events.get_or_create(&EventLabels { event });
         }
@@ -153,6 +176,27 @@ impl AggregatorMetrics {
         metrics
     }
 
+    /// Starts the push counters of `targets` at zero.
+    pub fn init_push_targets<'a>(&self, targets: impl IntoIterator<Item = &'a String>) {
+        for target in targets {
+            for result in ["ok", "error"] {
+                let _ = self.alert_pushes.get_or_create(&PushLabels {
+                    target: target.clone(),
+                    result,
+                });
+            }
+        }
+    }
+
+    pub fn alert_push(&self, target: &str, ok: bool) {
+        self.alert_pushes
+            .get_or_create(&PushLabels {
+                target: target.to_string(),
+                result: if ok { "ok" } else { "error" },
+            })
+            .inc();
+    }
+
     pub fn count(&self, event: &'static str) {
         self.events.get_or_create(&EventLabels { event }).inc();
     }
@@ -172,6 +216,8 @@ impl AggregatorMetrics {
         self.last_report
             .set(report.window_end.timestamp_millis() as f64 / 1000.0);
         self.dedup_degraded.set(i64::from(report.dedup_degraded));
+        self.alerts_firing
+            .set(report.alerts.iter().filter(|a| a.is_firing()).count() as i64);
         for status in &report.sensors {
             let labels = SensorLabels {
                 sensor: status.sensor.clone(),
@@ -227,6 +273,8 @@ mod tests {
             dedup_degraded: degraded,
             alerts_published: 0,
             aggregator_instance: "a-0".into(),
+            alerts: vec![],
+            alert_delivery: vec![],
         }
     }
 

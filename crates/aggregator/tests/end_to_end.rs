@@ -40,7 +40,7 @@ async fn rising_metric_is_reported_once_and_served() {
 
     let aggregator = Aggregator::start(env.config(), "agg-0").await;
     let client = env.nats_client().await;
-    let alerts = count_messages(&client, format!("{}.alerts", env.prefix)).await;
+    let alerts = count_messages(&client, format!("{}.alerts.>", env.prefix)).await;
 
     let yaml = format!(
         "prometheus: {{url: '{}'}}\nnats: {{url: '{}', subject_prefix: '{}'}}\nmetrics:\n\

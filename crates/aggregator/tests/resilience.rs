@@ -170,7 +170,7 @@ async fn garbage_is_counted_and_skipped() {
 async fn shadow_mode_records_but_raises_no_alert() {
     let env = Env::start();
     let client = env.nats_client().await;
-    let alerts = count_messages(&client, format!("{}.alerts", env.prefix)).await;
+    let alerts = count_messages(&client, format!("{}.alerts.>", env.prefix)).await;
     let bus = env.bus().await;
 
     // Global shadow.

@@ -24,6 +24,10 @@ pub struct NatsConfig {
     /// Window in which a re-published message id is stored only once.
     #[serde(default = "default_duplicate_window", with = "humantime_serde")]
     pub duplicate_window: Duration,
+    /// How long the alerts stream keeps alert transitions, so a consumer
+    /// that was down reads what it missed.
+    #[serde(default = "default_alert_max_age", with = "humantime_serde")]
+    pub alert_max_age: Duration,
     /// How long the stream keeps messages (covers an aggregator outage).
     #[serde(default = "default_max_age", with = "humantime_serde")]
     pub max_age: Duration,
@@ -81,6 +85,9 @@ fn default_duplicate_window() -> Duration {
 fn default_max_age() -> Duration {
     Duration::from_secs(24 * 3600)
 }
+fn default_alert_max_age() -> Duration {
+    Duration::from_secs(7 * 24 * 3600)
+}
 fn default_stream_replicas() -> usize {
     1
 }
@@ -96,6 +103,7 @@ impl Default for NatsConfig {
             stream: None,
             duplicate_window: default_duplicate_window(),
             max_age: default_max_age(),
+            alert_max_age: default_alert_max_age(),
             stream_replicas: default_stream_replicas(),
             credentials_file: None,
             user: None,
@@ -138,6 +146,16 @@ impl NatsConfig {
             .map(str::trim)
             .filter(|url| !url.is_empty())
             .collect()
+    }
+
+    /// The alerts stream: the findings stream's name with `_ALERTS` for
+    /// `_EVENTS` (`INSPECTOR_ALERTS`).
+    pub fn alert_stream_name(&self) -> String {
+        let events = self.stream_name();
+        match events.strip_suffix("_EVENTS") {
+            Some(base) => format!("{base}_ALERTS"),
+            None => format!("{events}_ALERTS"),
+        }
     }
 
     /// The stream name in use.

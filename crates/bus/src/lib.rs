@@ -25,7 +25,7 @@ use async_nats::jetstream::consumer::pull;
 use bytes::Bytes;
 use futures::StreamExt;
 use inspector_domain::wire::WireMessage;
-use inspector_domain::{Finding, SensorRun};
+use inspector_domain::{Alert, Finding, SensorRun};
 use tokio::sync::{Mutex, broadcast, mpsc};
 
 pub use config::{NatsConfig, NatsTlsConfig};
@@ -145,6 +145,22 @@ impl Bus {
                 what: format!("stream {stream}"),
                 message: e.to_string(),
             })?;
+        let alert_stream = config.alert_stream_name();
+        jetstream
+            .get_or_create_stream(jetstream::stream::Config {
+                name: alert_stream.clone(),
+                subjects: vec![subjects.alert_wildcard()],
+                duplicate_window: config.duplicate_window,
+                max_age: config.alert_max_age,
+                storage: jetstream::stream::StorageType::File,
+                num_replicas: config.stream_replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| BusError::Setup {
+                what: format!("stream {alert_stream}"),
+                message: e.to_string(),
+            })?;
         Ok(Bus::with_transport(
             Transport::Nats {
                 client,
@@ -225,6 +241,24 @@ impl Bus {
             msg_id: Some(finding.id.clone()),
         })
         .await
+    }
+
+    /// Publishes an alert transition: durably in the alerts stream on NATS
+    /// (`Nats-Msg-Id` = the transition's id, so a retry is stored once);
+    /// as an event on the in-process bus.
+    pub async fn publish_alert(&self, alert: &Alert) -> Result<(), BusError> {
+        let envelope = Envelope {
+            subject: self.inner.subjects.alert_event(alert),
+            payload: alert.to_bytes().into(),
+            msg_id: Some(alert.event_id()),
+        };
+        match &self.inner.transport {
+            Transport::Nats { .. } => self.publish_durable(envelope).await,
+            Transport::Local { events, .. } => {
+                let _ = events.send(envelope);
+                Ok(())
+            }
+        }
     }
 
     /// Publishes a sensor's run summary durably.
@@ -426,7 +460,10 @@ impl Bus {
                     .messages()
                     .await
                     .map_err(|e| setup("consumer messages", e.to_string()))?;
-                Ok(Inbox::Nats(Box::new(NatsInbox { consumer, messages })))
+                Ok(Inbox {
+                    subjects: self.inner.subjects.clone(),
+                    source: InboxSource::Nats(Box::new(NatsInbox { consumer, messages })),
+                })
             }
             Transport::Local { durable_rx, .. } => {
                 let receiver = durable_rx
@@ -434,16 +471,56 @@ impl Bus {
                     .map_err(|_| BusError::Unsupported("a poisoned in-process inbox"))?
                     .take()
                     .ok_or(BusError::Unsupported("a second in-process inbox"))?;
-                Ok(Inbox::Local(receiver))
+                Ok(Inbox {
+                    subjects: self.inner.subjects.clone(),
+                    source: InboxSource::Local(receiver),
+                })
             }
         }
     }
 }
 
 /// The aggregator's intake of findings and run summaries.
-pub enum Inbox {
+pub struct Inbox {
+    /// Which subjects carry findings and which run summaries.
+    subjects: Subjects,
+    source: InboxSource,
+}
+
+enum InboxSource {
     Nats(Box<NatsInbox>),
     Local(mpsc::UnboundedReceiver<Envelope>),
+}
+
+/// A message from the durable intake, decoded once, here at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Incoming {
+    Finding(Box<Finding>),
+    Run(SensorRun),
+    /// Not a valid message (bad protobuf, invalid values, unknown subject).
+    Malformed {
+        reason: String,
+    },
+}
+
+impl Incoming {
+    /// Decodes `payload` by what `subject` carries.
+    pub fn decode(subjects: &Subjects, subject: &str, payload: &[u8]) -> Incoming {
+        let malformed = |reason: String| Incoming::Malformed { reason };
+        if subjects.is_finding(subject) {
+            match Finding::from_bytes(payload) {
+                Ok(finding) => Incoming::Finding(Box::new(finding)),
+                Err(error) => malformed(error.to_string()),
+            }
+        } else if subjects.is_run(subject) {
+            match SensorRun::from_bytes(payload) {
+                Ok(run) => Incoming::Run(run),
+                Err(error) => malformed(error.to_string()),
+            }
+        } else {
+            malformed(format!("unexpected subject {subject}"))
+        }
+    }
 }
 
 /// A durable JetStream pull consumer and its message stream.
@@ -455,9 +532,9 @@ pub struct NatsInbox {
 
 impl std::fmt::Debug for Inbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Inbox::Nats(_) => "Inbox::Nats",
-            Inbox::Local(_) => "Inbox::Local",
+        f.write_str(match self.source {
+            InboxSource::Nats(_) => "Inbox(nats)",
+            InboxSource::Local(_) => "Inbox(in-process)",
         })
     }
 }
@@ -467,20 +544,27 @@ impl Inbox {
     /// on NATS a transient error is returned as `Some(Err)` and the next
     /// call carries on (re-opening the message stream if it ended).
     pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
-        match self {
-            Inbox::Local(receiver) => receiver.recv().await.map(|envelope| {
+        let subjects = &self.subjects;
+        match &mut self.source {
+            InboxSource::Local(receiver) => receiver.recv().await.map(|envelope| {
                 Ok(Delivery {
+                    incoming: Incoming::decode(subjects, &envelope.subject, &envelope.payload),
+                    bytes: envelope.payload.len(),
                     subject: envelope.subject,
-                    payload: envelope.payload,
                     message: None,
                 })
             }),
-            Inbox::Nats(inbox) => loop {
+            InboxSource::Nats(inbox) => loop {
                 match inbox.messages.next().await {
                     Some(Ok(message)) => {
                         return Some(Ok(Delivery {
+                            incoming: Incoming::decode(
+                                subjects,
+                                &message.subject,
+                                &message.payload,
+                            ),
+                            bytes: message.payload.len(),
                             subject: message.subject.to_string(),
-                            payload: message.payload.clone(),
                             message: Some(message),
                         }));
                     }
@@ -495,11 +579,13 @@ impl Inbox {
     }
 }
 
-/// One received message; acknowledge it once handled.
+/// One received message, decoded; acknowledge it once handled.
 #[derive(Debug)]
 pub struct Delivery {
     pub subject: String,
-    pub payload: Bytes,
+    /// Size of the encoded message.
+    pub bytes: usize,
+    pub incoming: Incoming,
     message: Option<jetstream::Message>,
 }
 

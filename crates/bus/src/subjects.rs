@@ -1,7 +1,7 @@
 //! Subject names, all under one configurable prefix (default `inspector`).
 //! ARCHITECTURE.md lists them; this is the one place that spells them.
 
-use inspector_domain::FindingKind;
+use inspector_domain::{Alert, FindingKind};
 
 /// The subjects of one deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,9 +62,20 @@ impl Subjects {
         format!("{}.reports", self.prefix)
     }
 
-    /// `<prefix>.alerts`: new, non-shadow findings (protobuf `Finding`).
-    pub fn alerts(&self) -> String {
-        format!("{}.alerts", self.prefix)
+    /// `<prefix>.alerts.<firing|resolved>.<kind>`: alert transitions
+    /// (protobuf `Alert`), durable in the alerts stream.
+    pub fn alert_event(&self, alert: &Alert) -> String {
+        format!(
+            "{}.alerts.{}.{}",
+            self.prefix,
+            alert.status.as_str(),
+            alert.finding.kind.as_str()
+        )
+    }
+
+    /// What the alerts stream captures: `<prefix>.alerts.>`.
+    pub fn alert_wildcard(&self) -> String {
+        format!("{}.alerts.>", self.prefix)
     }
 
     /// `<prefix>.query.report`: request-reply, answers the latest report (protobuf).

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use inspector_bus::{Bus, NatsConfig};
-use inspector_domain::wire::WireMessage;
 use inspector_domain::{Finding, FindingKind, Severity};
 use inspector_test_harness::{NatsServer, unique_name};
 
@@ -42,7 +41,10 @@ async fn next_finding(inbox: &mut inspector_bus::Inbox) -> Finding {
         .expect("a message within 10 s")
         .expect("inbox open")
         .expect("no consumer error");
-    let finding = Finding::from_bytes(&delivery.payload).unwrap();
+    let inspector_bus::Incoming::Finding(finding) = delivery.incoming.clone() else {
+        panic!("not a finding: {:?}", delivery.incoming);
+    };
+    let finding = *finding;
     delivery.ack().await.unwrap();
     finding
 }
@@ -116,7 +118,10 @@ async fn in_process_bus_carries_the_same_bytes() {
     bus.publish_finding(&sent).await.unwrap();
     let delivery = inbox.next().await.unwrap().unwrap();
     assert_eq!(delivery.subject, "demo.findings.trend");
-    assert_eq!(Finding::from_bytes(&delivery.payload).unwrap(), sent);
+    assert_eq!(
+        delivery.incoming,
+        inspector_bus::Incoming::Finding(Box::new(sent.clone()))
+    );
     assert!(
         bus.inbox("again", Duration::from_secs(1), 1000)
             .await

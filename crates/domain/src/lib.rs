@@ -226,6 +226,76 @@ pub struct SensorStatus {
     pub shadow: bool,
 }
 
+/// Where an alert is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// The condition is still being seen (or not yet for long enough gone).
+    Firing,
+    /// The owning sensors ran and stopped seeing it.
+    Resolved { ends_at: DateTime<Utc> },
+}
+
+impl AlertStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved { .. } => "resolved",
+        }
+    }
+}
+
+/// A condition a sensor keeps seeing, from its first sighting to its
+/// resolution; one per dedup key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// The finding's dedup key.
+    pub key: String,
+    pub status: AlertStatus,
+    pub starts_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    /// The latest sighting.
+    pub finding: Finding,
+    /// Recorded only (shadow mode): never sent to anyone.
+    pub shadow: bool,
+}
+
+impl Alert {
+    pub fn is_firing(&self) -> bool {
+        self.status == AlertStatus::Firing
+    }
+
+    /// When it ended, if it has.
+    pub fn ends_at(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            AlertStatus::Firing => None,
+            AlertStatus::Resolved { ends_at } => Some(ends_at),
+        }
+    }
+
+    /// Stable id of this transition (firing or resolved of this episode),
+    /// the `Nats-Msg-Id` of its event.
+    pub fn event_id(&self) -> String {
+        let name = format!(
+            "alert|{}|{}|{}",
+            self.key,
+            self.status.as_str(),
+            self.starts_at.timestamp_millis()
+        );
+        uuid::Uuid::new_v5(&FINDING_ID_NAMESPACE, name.as_bytes()).to_string()
+    }
+}
+
+/// How pushing alerts to one target (an Alertmanager) went over a window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    pub target: String,
+    pub attempts: u32,
+    pub failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
 /// The aggregator's inspection report for one window.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InspectionReport {
@@ -243,6 +313,12 @@ pub struct InspectionReport {
     pub dedup_degraded: bool,
     pub alerts_published: u32,
     pub aggregator_instance: String,
+    /// Alerts firing at the end of the window, and those resolved recently.
+    #[serde(default)]
+    pub alerts: Vec<Alert>,
+    /// Delivery to each Alertmanager in the window.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_delivery: Vec<DeliveryStatus>,
 }
 
 impl InspectionReport {

@@ -6,8 +6,8 @@ use inspector_proto::v1 as pb;
 use inspector_proto::{Message, Timestamp};
 
 use crate::{
-    Confidence, Finding, FindingKind, InspectionReport, SensorError, SensorRun, SensorStatus,
-    Severity,
+    Alert, AlertStatus, Confidence, DeliveryStatus, Finding, FindingKind, InspectionReport,
+    SensorError, SensorRun, SensorStatus, Severity,
 };
 
 /// Why bytes received from the bus are not a valid message.
@@ -306,6 +306,81 @@ impl From<&InspectionReport> for pb::InspectionReport {
             dedup_degraded: r.dedup_degraded,
             alerts_published: r.alerts_published,
             aggregator_instance: r.aggregator_instance.clone(),
+            alerts: r.alerts.iter().map(Into::into).collect(),
+            alert_delivery: r.alert_delivery.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<&Alert> for pb::Alert {
+    fn from(a: &Alert) -> Self {
+        pb::Alert {
+            key: a.key.clone(),
+            status: match a.status {
+                AlertStatus::Firing => pb::AlertStatus::Firing,
+                AlertStatus::Resolved { .. } => pb::AlertStatus::Resolved,
+            } as i32,
+            starts_at: Some(to_timestamp(a.starts_at)),
+            ends_at: a.ends_at().map(to_timestamp),
+            last_seen_at: Some(to_timestamp(a.last_seen_at)),
+            finding: Some((&a.finding).into()),
+            shadow: a.shadow,
+        }
+    }
+}
+
+impl TryFrom<pb::Alert> for Alert {
+    type Error = WireError;
+
+    fn try_from(a: pb::Alert) -> Result<Self, WireError> {
+        let status = match pb::AlertStatus::try_from(a.status) {
+            Ok(pb::AlertStatus::Firing) => AlertStatus::Firing,
+            Ok(pb::AlertStatus::Resolved) => AlertStatus::Resolved {
+                ends_at: from_timestamp(a.ends_at, "Alert", "ends_at")?,
+            },
+            _ => {
+                return Err(invalid(
+                    "Alert",
+                    "status",
+                    format!("unknown value {}", a.status),
+                ));
+            }
+        };
+        if a.key.is_empty() {
+            return Err(invalid("Alert", "key", "empty"));
+        }
+        let finding = a
+            .finding
+            .ok_or_else(|| invalid("Alert", "finding", "missing"))?;
+        Ok(Alert {
+            key: a.key,
+            status,
+            starts_at: from_timestamp(a.starts_at, "Alert", "starts_at")?,
+            last_seen_at: from_timestamp(a.last_seen_at, "Alert", "last_seen_at")?,
+            finding: Finding::try_from(finding)?,
+            shadow: a.shadow,
+        })
+    }
+}
+
+impl From<&DeliveryStatus> for pb::DeliveryStatus {
+    fn from(d: &DeliveryStatus) -> Self {
+        pb::DeliveryStatus {
+            target: d.target.clone(),
+            attempts: d.attempts,
+            failures: d.failures,
+            last_error: d.last_error.clone().unwrap_or_default(),
+        }
+    }
+}
+
+impl From<pb::DeliveryStatus> for DeliveryStatus {
+    fn from(d: pb::DeliveryStatus) -> Self {
+        DeliveryStatus {
+            target: d.target,
+            attempts: d.attempts,
+            failures: d.failures,
+            last_error: non_empty(d.last_error),
         }
     }
 }
@@ -340,6 +415,12 @@ impl TryFrom<pb::InspectionReport> for InspectionReport {
             dedup_degraded: r.dedup_degraded,
             alerts_published: r.alerts_published,
             aggregator_instance: r.aggregator_instance,
+            alerts: r
+                .alerts
+                .into_iter()
+                .map(Alert::try_from)
+                .collect::<Result<_, _>>()?,
+            alert_delivery: r.alert_delivery.into_iter().map(Into::into).collect(),
         })
     }
 }
@@ -373,6 +454,7 @@ macro_rules! wire_message {
 wire_message!(Finding, pb::Finding, "Finding");
 wire_message!(SensorRun, pb::SensorRun, "SensorRun");
 wire_message!(InspectionReport, pb::InspectionReport, "InspectionReport");
+wire_message!(Alert, pb::Alert, "Alert");
 
 #[cfg(test)]
 mod tests {
@@ -413,6 +495,32 @@ mod tests {
             dedup_degraded: false,
             alerts_published: 0,
             aggregator_instance: "agg-0".into(),
+            alerts: vec![
+                Alert {
+                    key: finding.dedup_key(),
+                    status: AlertStatus::Firing,
+                    starts_at: finding.detected_at,
+                    last_seen_at: finding.detected_at,
+                    finding: finding.clone(),
+                    shadow: false,
+                },
+                Alert {
+                    key: "other".into(),
+                    status: AlertStatus::Resolved {
+                        ends_at: finding.detected_at + chrono::Duration::seconds(30),
+                    },
+                    starts_at: finding.detected_at,
+                    last_seen_at: finding.detected_at,
+                    finding: finding.clone(),
+                    shadow: true,
+                },
+            ],
+            alert_delivery: vec![DeliveryStatus {
+                target: "http://am:9093".into(),
+                attempts: 3,
+                failures: 1,
+                last_error: Some("connection refused".into()),
+            }],
         };
         assert_eq!(
             InspectionReport::from_bytes(&report.to_bytes()).unwrap(),

@@ -115,7 +115,8 @@ pub async fn run(
         shutdown.clone(),
     )
     .await
-    .context("starting the aggregator")?;
+    .context("starting the aggregator")?
+    .context("the aggregator stopped before it started")?;
 
     let yaml = format!(
         "interval: {}s\nprometheus: {{url: 'http://scenario.invalid'}}\nmetrics:\n{}",

@@ -132,6 +132,7 @@ async fn new_templates_from_pod_logs_reach_the_report() {
         stop_aggregator.clone(),
     )
     .await
+    .unwrap()
     .unwrap();
 
     let sensor = start_sensor(sensor_config(&api, &nats_config, &snapshot)).await;

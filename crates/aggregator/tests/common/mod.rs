@@ -77,6 +77,7 @@ impl Aggregator {
             shutdown.clone(),
         )
         .await
+        .unwrap()
         .unwrap();
         Aggregator {
             running,

@@ -1,0 +1,92 @@
+//! What the intake shares with the query handlers (HTTP and NATS): the core
+//! behind a synchronous mutex that is never held across an `.await`, and the
+//! latest report.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
+
+use chrono::{DateTime, Utc};
+use inspector_domain::{Alert, InspectionReport};
+
+use crate::context::AnomalyContext;
+use crate::core::Aggregator;
+
+/// State shared between the intake loop and the query handlers.
+#[derive(Debug)]
+pub struct Shared {
+    core: Mutex<Aggregator>,
+    latest: RwLock<Option<InspectionReport>>,
+    /// Messages taken from the intake so far (any outcome).
+    processed: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(core: Aggregator, latest: Option<InspectionReport>) -> Self {
+        Shared {
+            core: Mutex::new(core),
+            latest: RwLock::new(latest),
+            processed: AtomicU64::new(0),
+        }
+    }
+
+    /// The core, for one synchronous step. A panic while it was held
+    /// poisons nothing the next step cannot use: the state stays readable.
+    pub fn core(&self) -> MutexGuard<'_, Aggregator> {
+        self.core
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Messages taken from the intake so far, valid or not.
+    pub fn processed(&self) -> u64 {
+        self.processed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_processed(&self) {
+        self.processed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The latest assembled report, if any.
+    pub fn latest_report(&self) -> Option<InspectionReport> {
+        self.latest
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_latest(&self, report: InspectionReport) {
+        *self
+            .latest
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(report);
+    }
+
+    /// Firing and recently resolved alerts as of `now`.
+    pub fn alerts(&self, now: DateTime<Utc>) -> Vec<Alert> {
+        self.core().alerts(now)
+    }
+
+    /// The anomaly context as of now. The lock is held only to copy what
+    /// the context needs; sorting and shaping happen outside it.
+    pub fn anomaly_context(&self) -> AnomalyContext {
+        let now = Utc::now();
+        let (findings, alerts, sensors, config) = {
+            let mut core = self.core();
+            (
+                core.recent_findings(now),
+                core.alerts(now),
+                core.sensor_statuses(now),
+                core.config().clone(),
+            )
+        };
+        AnomalyContext::build(
+            findings,
+            &alerts,
+            &sensors,
+            config.shadow,
+            config.context_window,
+            config.context_max_findings,
+            now,
+        )
+    }
+}
