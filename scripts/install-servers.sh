@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real servers the tests start (Debian packages), when missing:
-# nats-server (JetStream), redis-server + redis-cli, prometheus + promtool.
+# nats-server (JetStream), redis-server + redis-cli, prometheus + promtool,
+# prometheus-alertmanager.
 # Idempotent.
 # As root it runs apt-get; otherwise through sudo, or it prints the exact
 # command and fails.
@@ -12,6 +13,7 @@ have nats-server || missing+=(nats-server)
 have redis-server || missing+=(redis-server)
 have redis-cli || missing+=(redis-tools)
 { have prometheus && have promtool; } || missing+=(prometheus)
+have prometheus-alertmanager || have alertmanager || missing+=(prometheus-alertmanager)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -304,6 +304,84 @@ impl Drop for RedisServer {
     }
 }
 
+/// An Alertmanager (Debian's `prometheus-alertmanager`) on a free port with
+/// its own storage, clustering off, and one route to a receiver that sends
+/// nothing: tests read what it holds through its API.
+#[derive(Debug)]
+pub struct AlertmanagerServer {
+    child: Option<Child>,
+    port: u16,
+    dir: TempDir,
+}
+
+impl AlertmanagerServer {
+    pub fn start() -> Self {
+        let dir = TempDir::with_prefix("inspector-alertmanager-").expect("temp dir");
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\n  group_wait: 0s\n  group_interval: 1s\n  repeat_interval: 1h\n\
+             receivers:\n  - name: blackhole\n",
+        )
+        .expect("write alertmanager config");
+        let mut server = AlertmanagerServer {
+            child: None,
+            port: free_port(),
+            dir,
+        };
+        server.launch();
+        server
+    }
+
+    fn launch(&mut self) {
+        // Debian names it prometheus-alertmanager; upstream, alertmanager.
+        let path_var = std::env::var_os("PATH").unwrap_or_default();
+        let upstream = std::env::split_paths(&path_var)
+            .map(|dir| dir.join("alertmanager"))
+            .find(|candidate| candidate.is_file());
+        let binary = upstream.unwrap_or_else(|| {
+            require_binary("prometheus-alertmanager", "prometheus-alertmanager")
+        });
+        let dir = self.dir.path();
+        let args = vec![
+            format!("--config.file={}", dir.join("alertmanager.yml").display()),
+            format!("--storage.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{}", self.port),
+            // An empty address turns the gossip cluster off.
+            "--cluster.listen-address=".to_string(),
+        ];
+        let log = dir.join("alertmanager.log");
+        let mut child = spawn(&binary, &args, &log);
+        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
+        wait_until("alertmanager", &mut child, &log, || {
+            http_ok(addr.port(), "/-/ready")
+        });
+        self.child = Some(child);
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills it (alerts are held in memory: they are gone).
+    pub fn stop(&mut self) {
+        stop(&mut self.child);
+    }
+
+    /// Starts it again on the same port and storage (silences survive).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.launch();
+    }
+}
+
+impl Drop for AlertmanagerServer {
+    fn drop(&mut self) {
+        stop(&mut self.child);
+    }
+}
+
 /// A `prometheus` serving history backfilled from OpenMetrics text with
 /// `promtool tsdb create-blocks-from openmetrics`. It scrapes nothing.
 #[derive(Debug)]
