@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, SecondsFormat, Utc};
-use inspector_domain::{Alert, DeliveryStatus, FindingKind};
+use inspector_domain::{Alert, DeliveryStatus, FindingDetail, FindingKind};
 use serde_json::{Value, json};
 
 use crate::config::AlertmanagerConfig;
@@ -58,10 +58,10 @@ pub fn labels(alert: &Alert) -> BTreeMap<String, String> {
         }
         labels.insert(name, value.clone());
     }
-    labels.insert("alertname".into(), alert_name(finding.kind).into());
+    labels.insert("alertname".into(), alert_name(finding.kind()).into());
     labels.insert("severity".into(), finding.severity.as_str().into());
-    labels.insert("sensor".into(), finding.sensor.clone());
-    labels.insert("kind".into(), finding.kind.as_str().into());
+    labels.insert("sensor".into(), finding.sensor().into());
+    labels.insert("kind".into(), finding.kind().as_str().into());
     labels.insert("key".into(), finding.key.clone());
     labels
 }
@@ -77,25 +77,35 @@ pub fn annotations(alert: &Alert) -> BTreeMap<String, String> {
             annotations.insert(name.to_string(), value);
         }
     };
-    let number = |v: Option<f64>| v.map(|v| format!("{v:.4}"));
-    put("value", "value", number(f.current_value));
-    put("threshold", "threshold", number(f.threshold));
-    put("expected", "expected", number(f.expected_mean));
-    put("expected_sigma", "σ", number(f.expected_std));
-    put(
-        "deviation_sigma",
-        "deviation (σ)",
-        number(f.deviation_sigma),
-    );
-    put("slope_per_hour", "slope per hour", number(f.slope_per_hour));
-    put(
-        "hours_to_breach",
-        "hours to breach",
-        number(f.predicted_hours_to_breach),
-    );
-    put("r_squared", "R²", number(f.r_squared));
-    put("template", "template", f.template.clone());
-    put("example", "example", f.example.clone());
+    let number = |v: f64| Some(format!("{v:.4}"));
+    match &f.detail {
+        FindingDetail::TrendBreach(d) => {
+            put("value", "value", number(d.current_value));
+            put("threshold", "threshold", number(d.threshold));
+            put("slope_per_hour", "slope per hour", number(d.slope_per_hour));
+            put(
+                "hours_to_breach",
+                "hours to breach",
+                d.predicted_hours_to_breach.and_then(number),
+            );
+            put("r_squared", "R²", number(d.r_squared));
+            put("confidence", "confidence", Some(d.confidence.to_string()));
+        }
+        FindingDetail::DynamicAnomaly(d) => {
+            put("value", "value", number(d.current_value));
+            put("expected", "expected", number(d.expected_mean));
+            put("expected_sigma", "σ", number(d.expected_std));
+            put(
+                "deviation_sigma",
+                "deviation (σ)",
+                number(d.deviation_sigma),
+            );
+        }
+        FindingDetail::LogPattern(d) => {
+            put("template", "template", Some(d.template.clone()));
+            put("example", "example", Some(d.example.clone()));
+        }
+    }
     put("source", "source", Some(f.source.clone()));
     put("finding_id", "finding", Some(f.id.clone()));
     annotations.insert("summary".into(), f.description.clone());
@@ -287,40 +297,24 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use inspector_domain::{AlertStatus, Finding, Severity};
+    use inspector_domain::AlertStatus;
 
     use super::*;
 
     fn alert(status: AlertStatus, shadow: bool) -> Alert {
         let at = DateTime::from_timestamp(1_795_680_000, 0).unwrap();
-        let finding = Finding {
-            id: "f-1".into(),
-            kind: FindingKind::DynamicAnomaly,
-            key: "http_requests_per_second".into(),
-            labels: BTreeMap::from([
-                ("service".to_string(), "checkout".to_string()),
-                ("severity".to_string(), "clash".to_string()),
-                ("k8s.pod".to_string(), "p-1".to_string()),
-            ]),
-            severity: Severity::Critical,
-            description: "checkout is 5.1σ above its usual rate".into(),
-            current_value: Some(538.0),
-            threshold: None,
-            expected_mean: Some(175.0),
-            expected_std: Some(2.0),
-            deviation_sigma: Some(5.1),
-            template: None,
-            example: None,
-            slope_per_hour: None,
-            r_squared: None,
-            confidence: None,
-            predicted_hours_to_breach: None,
-            source: "sum(rate(http_requests_total[5m]))".into(),
-            detected_at: at,
-            shadow,
-            sensor: "baseline-detector".into(),
-            instance: "b-0".into(),
-        };
+        let mut finding =
+            inspector_domain::fixtures::anomaly("http_requests_per_second", "b-0", at);
+        finding.labels = BTreeMap::from([
+            ("service".to_string(), "checkout".to_string()),
+            ("severity".to_string(), "clash".to_string()),
+            ("k8s.pod".to_string(), "p-1".to_string()),
+        ]);
+        finding.shadow = shadow;
+        if let FindingDetail::DynamicAnomaly(d) = &mut finding.detail {
+            d.expected_mean = 175.0;
+            d.deviation_sigma = 5.1;
+        }
         Alert {
             key: finding.dedup_key(),
             status,

@@ -113,20 +113,24 @@ impl AnomalyContext {
             total_findings,
             findings: findings
                 .into_iter()
-                .map(|f| ContextFinding {
-                    kind: f.kind,
-                    severity: f.severity,
-                    key: f.key,
-                    labels: f.labels,
-                    summary: f.description,
-                    value: round(f.current_value),
-                    threshold: f.threshold,
-                    expected: round(f.expected_mean),
-                    sigma: round(f.deviation_sigma),
-                    hours_to_breach: round(f.predicted_hours_to_breach),
-                    template: f.template,
-                    detected_at: f.detected_at,
-                    sensor: f.sensor,
+                .map(|f| {
+                    let trend = f.trend();
+                    let anomaly = f.anomaly();
+                    ContextFinding {
+                        kind: f.kind(),
+                        severity: f.severity,
+                        value: round(f.current_value()),
+                        threshold: trend.map(|t| t.threshold),
+                        expected: round(anomaly.map(|a| a.expected_mean)),
+                        sigma: round(anomaly.map(|a| a.deviation_sigma)),
+                        hours_to_breach: round(trend.and_then(|t| t.predicted_hours_to_breach)),
+                        template: f.log().map(|l| l.template.clone()),
+                        sensor: f.sensor().to_string(),
+                        detected_at: f.detected_at,
+                        key: f.observation.key,
+                        labels: f.observation.labels,
+                        summary: f.observation.description,
+                    }
                 })
                 .collect(),
             sensor_problems: sensors
@@ -146,7 +150,7 @@ impl AnomalyContext {
             alerts: alerts
                 .iter()
                 .map(|a| ContextAlert {
-                    kind: a.finding.kind,
+                    kind: a.finding.kind(),
                     severity: a.finding.severity,
                     key: a.finding.key.clone(),
                     labels: a.finding.labels.clone(),

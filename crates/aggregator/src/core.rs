@@ -255,7 +255,7 @@ impl Aggregator {
             || self
                 .config
                 .sensors
-                .get(&finding.sensor)
+                .get(finding.sensor())
                 .is_some_and(|s| s.shadow)
     }
 
@@ -301,7 +301,7 @@ impl Aggregator {
         for (key, entry) in &mut self.alerts {
             let alert = &entry.alert;
             if !alert.is_firing()
-                || alert.finding.sensor != run.sensor
+                || alert.finding.sensor() != run.sensor
                 || run.started_at <= alert.last_seen_at
             {
                 continue;
@@ -468,8 +468,6 @@ impl Aggregator {
 
 #[cfg(test)]
 mod tests {
-    use inspector_domain::{FindingKind, Severity};
-
     use super::*;
     use crate::config::SensorSettings;
 
@@ -478,31 +476,7 @@ mod tests {
     }
 
     fn finding(key: &str, instance: &str, seen: i64) -> Finding {
-        Finding {
-            id: String::new(),
-            kind: FindingKind::TrendBreach,
-            key: key.into(),
-            labels: BTreeMap::new(),
-            severity: Severity::Warning,
-            description: format!("{key} rising"),
-            current_value: Some(1.0),
-            threshold: Some(2.0),
-            expected_mean: None,
-            expected_std: None,
-            deviation_sigma: None,
-            template: None,
-            example: None,
-            slope_per_hour: Some(1.0),
-            r_squared: Some(0.9),
-            confidence: None,
-            predicted_hours_to_breach: Some(1.0),
-            source: key.into(),
-            detected_at: at(seen),
-            shadow: false,
-            sensor: "trend-predictor".into(),
-            instance: instance.into(),
-        }
-        .with_computed_id()
+        inspector_domain::fixtures::trend(key, &[], instance, at(seen))
     }
 
     fn run(instance: &str, started: i64) -> SensorRun {

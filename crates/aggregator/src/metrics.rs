@@ -205,7 +205,7 @@ impl AggregatorMetrics {
         self.count("finding_new");
         self.findings
             .get_or_create(&FindingLabels {
-                kind: finding.kind.as_str(),
+                kind: finding.kind().as_str(),
                 severity: finding.severity.as_str(),
             })
             .inc();

@@ -77,10 +77,10 @@ async fn rising_metric_is_reported_once_and_served() {
         .expect("a report");
     assert_eq!(report.findings.len(), 1, "{report:#?}");
     let finding = &report.findings[0];
-    assert_eq!(finding.kind, FindingKind::TrendBreach);
+    assert_eq!(finding.kind(), FindingKind::TrendBreach);
     assert_eq!(finding.key, "disk_used");
     assert_eq!(finding.labels["mount"], "/data");
-    let hours = finding.predicted_hours_to_breach.unwrap();
+    let hours = finding.trend().unwrap().predicted_hours_to_breach.unwrap();
     assert!((hours - 2.0).abs() < 1e-6, "hours to breach {hours}");
     assert_eq!(report.counts[&FindingKind::TrendBreach], 1);
     assert_eq!(report.counts[&FindingKind::LogPattern], 0);

@@ -197,11 +197,9 @@ async fn shadow_mode_records_but_raises_no_alert() {
         },
     );
     let aggregator = Aggregator::start(config, "agg").await;
-    let mut from_shadow_sensor = finding("sensor_shadow", &[]);
-    from_shadow_sensor.sensor = "baseline-detector".into();
-    bus.publish_finding(&from_shadow_sensor.with_computed_id())
-        .await
-        .unwrap();
+    let from_shadow_sensor =
+        inspector_domain::fixtures::anomaly("sensor_shadow", "test", chrono::Utc::now());
+    bus.publish_finding(&from_shadow_sensor).await.unwrap();
     let mut shadow_flagged = finding("finding_shadow", &[]);
     shadow_flagged.shadow = true;
     bus.publish_finding(&shadow_flagged.with_computed_id())

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use inspector_baseline::{Baseline, Severity as BaselineSeverity, Thresholds};
-use inspector_domain::{Finding, FindingKind, SensorError, Severity};
+use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
 use inspector_prometheus::{MetricSource, PrometheusClient, Series};
 use tokio::sync::RwLock;
 
@@ -273,16 +273,15 @@ impl<S: MetricSource> Detector<S> {
                     format!(" ({})", metric.description)
                 };
                 outcome.findings.push(
-                    Finding {
-                        id: String::new(),
-                        kind: FindingKind::DynamicAnomaly,
-                        key: metric.name.clone(),
-                        labels: key.1.clone(),
-                        severity: match severity {
-                            BaselineSeverity::Critical => Severity::Critical,
-                            BaselineSeverity::Warning => Severity::Warning,
-                        },
-                        description: format!(
+                    Finding::dynamic_anomaly(
+                        Observation {
+                            key: metric.name.clone(),
+                            labels: key.1.clone(),
+                            severity: match severity {
+                                BaselineSeverity::Critical => Severity::Critical,
+                                BaselineSeverity::Warning => Severity::Warning,
+                            },
+                            description: format!(
                             "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this time of day \
                              ({:.1}× the largest deviation in the last {})",
                             metric.name,
@@ -293,24 +292,18 @@ impl<S: MetricSource> Detector<S> {
                             assessment.novelty,
                             humantime::format_duration(self.config.lookback),
                         ),
-                        current_value: Some(sample.value),
-                        threshold: None,
-                        expected_mean: Some(assessment.expected),
-                        expected_std: Some(assessment.std),
-                        deviation_sigma: Some(assessment.sigma),
-                        template: None,
-                        example: None,
-                        slope_per_hour: None,
-                        r_squared: None,
-                        confidence: None,
-                        predicted_hours_to_breach: None,
-                        source: metric.query.clone(),
-                        detected_at: now,
-                        shadow: self.config.shadow,
-                        sensor: SENSOR.into(),
-                        instance: self.instance.clone(),
-                    }
-                    .with_computed_id(),
+                            source: metric.query.clone(),
+                            detected_at: now,
+                            shadow: self.config.shadow,
+                            instance: self.instance.clone(),
+                        },
+                        AnomalyDetail {
+                            current_value: sample.value,
+                            expected_mean: assessment.expected,
+                            expected_std: assessment.std,
+                            deviation_sigma: assessment.sigma,
+                        },
+                    ),
                 );
             }
         }

@@ -67,17 +67,18 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
     assert_eq!(outcome.series_judged, 2);
     assert_eq!(outcome.findings.len(), 1, "{:#?}", outcome.findings);
     let finding = &outcome.findings[0];
-    assert_eq!(finding.kind, FindingKind::DynamicAnomaly);
+    assert_eq!(finding.kind(), FindingKind::DynamicAnomaly);
+    let anomaly = finding.anomaly().expect("a dynamic anomaly");
     assert_eq!(finding.labels["service"], "checkout");
     assert_eq!(finding.severity, Severity::Critical);
-    let std = finding.expected_std.unwrap();
-    let expected = finding.expected_mean.unwrap();
+    let std = anomaly.expected_std;
+    let expected = anomaly.expected_mean;
     assert!(
         (expected - 80.0).abs() < 3.0 * std.max(0.5),
         "expected {expected} at the daily peak (80)"
     );
     // Uniform ±1 noise: σ ≈ 0.6–0.8, so +15 is roughly 20σ.
-    let sigma = finding.deviation_sigma.unwrap();
+    let sigma = anomaly.deviation_sigma;
     assert!((10.0..40.0).contains(&sigma), "σ {sigma} with std {std}");
     assert!(
         finding.description.contains("above its usual"),

@@ -236,7 +236,7 @@ impl Bus {
     /// Publishes a finding durably with its id as the de-duplication id.
     pub async fn publish_finding(&self, finding: &Finding) -> Result<(), BusError> {
         self.publish_durable(Envelope {
-            subject: self.inner.subjects.findings(finding.kind),
+            subject: self.inner.subjects.findings(finding.kind()),
             payload: finding.to_bytes().into(),
             msg_id: Some(finding.id.clone()),
         })

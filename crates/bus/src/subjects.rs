@@ -22,12 +22,7 @@ impl Subjects {
 
     /// `<prefix>.findings.<kind>`: durable, one subject per finding kind.
     pub fn findings(&self, kind: FindingKind) -> String {
-        let short = match kind {
-            FindingKind::DynamicAnomaly => "baseline",
-            FindingKind::LogPattern => "logs",
-            FindingKind::TrendBreach => "trend",
-        };
-        format!("{}.findings.{short}", self.prefix)
+        format!("{}.findings.{}", self.prefix, kind.subject_token())
     }
 
     /// `<prefix>.runs.<sensor>`: durable run summaries.
@@ -69,7 +64,7 @@ impl Subjects {
             "{}.alerts.{}.{}",
             self.prefix,
             alert.status.as_str(),
-            alert.finding.kind.as_str()
+            alert.finding.kind().as_str()
         )
     }
 

@@ -1,38 +1,13 @@
 //! The bus against a real nats-server with JetStream.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use inspector_bus::{Bus, NatsConfig};
-use inspector_domain::{Finding, FindingKind, Severity};
+use inspector_domain::Finding;
 use inspector_test_harness::{NatsServer, unique_name};
 
 fn finding(key: &str) -> Finding {
-    Finding {
-        id: String::new(),
-        kind: FindingKind::TrendBreach,
-        key: key.into(),
-        labels: BTreeMap::new(),
-        severity: Severity::Warning,
-        description: "test".into(),
-        current_value: Some(1.0),
-        threshold: Some(2.0),
-        expected_mean: None,
-        expected_std: None,
-        deviation_sigma: None,
-        template: None,
-        example: None,
-        slope_per_hour: Some(1.0),
-        r_squared: Some(0.9),
-        confidence: None,
-        predicted_hours_to_breach: Some(1.0),
-        source: key.into(),
-        detected_at: chrono::Utc::now(),
-        shadow: false,
-        sensor: "trend-predictor".into(),
-        instance: "test".into(),
-    }
-    .with_computed_id()
+    inspector_domain::fixtures::trend(key, &[], "test", chrono::Utc::now())
 }
 
 async fn next_finding(inbox: &mut inspector_bus::Inbox) -> Finding {

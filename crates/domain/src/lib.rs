@@ -7,6 +7,9 @@
 
 pub mod wire;
 
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixtures;
+
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -36,6 +39,25 @@ impl FindingKind {
         FindingKind::LogPattern,
         FindingKind::TrendBreach,
     ];
+
+    /// The sensor that produces this kind (its name in configs, run
+    /// summaries and reports).
+    pub fn sensor(self) -> &'static str {
+        match self {
+            FindingKind::DynamicAnomaly => "baseline-detector",
+            FindingKind::LogPattern => "log-pattern",
+            FindingKind::TrendBreach => "trend-predictor",
+        }
+    }
+
+    /// The last token of this kind's findings subject (`<prefix>.findings.<token>`).
+    pub fn subject_token(self) -> &'static str {
+        match self {
+            FindingKind::DynamicAnomaly => "baseline",
+            FindingKind::LogPattern => "logs",
+            FindingKind::TrendBreach => "trend",
+        }
+    }
 
     /// Stable lower-case name, used in subjects, dedup keys and metrics labels.
     pub fn as_str(self) -> &'static str {
@@ -101,53 +123,177 @@ impl fmt::Display for Confidence {
     }
 }
 
-/// One thing a sensor noticed.
+/// What every finding has, whatever its kind: what was seen, where, how
+/// bad, when and by whom.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Finding {
-    /// Deterministic id (see [`Finding::compute_id`]); the JetStream `Nats-Msg-Id`.
-    pub id: String,
-    pub kind: FindingKind,
+pub struct Observation {
     /// Metric name, or log pattern key (workload + cluster id).
     pub key: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     pub severity: Severity,
+    /// One human sentence saying what was seen.
     pub description: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub current_value: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub threshold: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_mean: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expected_std: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deviation_sigma: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub example: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slope_per_hour: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r_squared: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confidence: Option<Confidence>,
-    /// Hours until the fitted trend crosses the threshold; `None` when already past it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub predicted_hours_to_breach: Option<f64>,
+    /// The query or log source the finding came from.
     pub source: String,
     pub detected_at: DateTime<Utc>,
+    /// The producing sensor ran in shadow mode: record, never alert.
     pub shadow: bool,
-    pub sensor: String,
+    /// The producing sensor's instance (pod name / host).
     pub instance: String,
+}
+
+/// A metric trending towards its threshold, or already past it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrendDetail {
+    pub current_value: f64,
+    pub threshold: f64,
+    pub slope_per_hour: f64,
+    pub r_squared: f64,
+    pub confidence: Confidence,
+    /// Hours until the fitted trend crosses the threshold; `None` when
+    /// already past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predicted_hours_to_breach: Option<f64>,
+}
+
+/// A value far from its learned seasonal baseline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnomalyDetail {
+    pub current_value: f64,
+    /// The baseline's expected value for this time of day.
+    pub expected_mean: f64,
+    /// The baseline's σ.
+    pub expected_std: f64,
+    /// How many σ the value is from the expected mean (signed).
+    pub deviation_sigma: f64,
+}
+
+/// A log line shape never seen before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogPatternDetail {
+    /// The template with `<*>` (and named placeholders) for variable tokens.
+    pub template: String,
+    /// A line that produced it.
+    pub example: String,
+}
+
+/// What only one kind of finding has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FindingDetail {
+    DynamicAnomaly(AnomalyDetail),
+    LogPattern(LogPatternDetail),
+    TrendBreach(TrendDetail),
+}
+
+impl FindingDetail {
+    pub fn kind(&self) -> FindingKind {
+        match self {
+            FindingDetail::DynamicAnomaly(_) => FindingKind::DynamicAnomaly,
+            FindingDetail::LogPattern(_) => FindingKind::LogPattern,
+            FindingDetail::TrendBreach(_) => FindingKind::TrendBreach,
+        }
+    }
+}
+
+/// One thing a sensor noticed: the shared observation and its kind's detail.
+/// Built through [`Finding::trend_breach`], [`Finding::dynamic_anomaly`] or
+/// [`Finding::log_pattern`], which compute the id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Deterministic id (see [`Finding::compute_id`]); the JetStream `Nats-Msg-Id`.
+    pub id: String,
+    #[serde(flatten)]
+    pub observation: Observation,
+    #[serde(flatten)]
+    pub detail: FindingDetail,
+}
+
+impl std::ops::Deref for Finding {
+    type Target = Observation;
+
+    fn deref(&self) -> &Observation {
+        &self.observation
+    }
+}
+
+impl std::ops::DerefMut for Finding {
+    fn deref_mut(&mut self) -> &mut Observation {
+        &mut self.observation
+    }
+}
+
+impl Finding {
+    /// A trend finding, with its id.
+    pub fn trend_breach(observation: Observation, detail: TrendDetail) -> Self {
+        Finding::new(observation, FindingDetail::TrendBreach(detail))
+    }
+
+    /// A baseline-deviation finding, with its id.
+    pub fn dynamic_anomaly(observation: Observation, detail: AnomalyDetail) -> Self {
+        Finding::new(observation, FindingDetail::DynamicAnomaly(detail))
+    }
+
+    /// A new-log-shape finding, with its id.
+    pub fn log_pattern(observation: Observation, detail: LogPatternDetail) -> Self {
+        Finding::new(observation, FindingDetail::LogPattern(detail))
+    }
+
+    fn new(observation: Observation, detail: FindingDetail) -> Self {
+        Finding {
+            id: String::new(),
+            observation,
+            detail,
+        }
+        .with_computed_id()
+    }
+
+    pub fn kind(&self) -> FindingKind {
+        self.detail.kind()
+    }
+
+    /// The sensor that produces this kind of finding.
+    pub fn sensor(&self) -> &'static str {
+        self.kind().sensor()
+    }
+
+    /// The observed value (metric findings).
+    pub fn current_value(&self) -> Option<f64> {
+        match &self.detail {
+            FindingDetail::TrendBreach(d) => Some(d.current_value),
+            FindingDetail::DynamicAnomaly(d) => Some(d.current_value),
+            FindingDetail::LogPattern(_) => None,
+        }
+    }
+
+    pub fn trend(&self) -> Option<&TrendDetail> {
+        match &self.detail {
+            FindingDetail::TrendBreach(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn anomaly(&self) -> Option<&AnomalyDetail> {
+        match &self.detail {
+            FindingDetail::DynamicAnomaly(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    pub fn log(&self) -> Option<&LogPatternDetail> {
+        match &self.detail {
+            FindingDetail::LogPattern(d) => Some(d),
+            _ => None,
+        }
+    }
 }
 
 impl Finding {
     /// Key under which the aggregator deduplicates: kind + metric/pattern + labels.
     /// Two findings with the same key inside the dedup window are one finding.
     pub fn dedup_key(&self) -> String {
-        let mut key = format!("{}|{}", self.kind, self.key);
+        let mut key = format!("{}|{}", self.kind(), self.key);
         for (name, value) in &self.labels {
             key.push('|');
             key.push_str(name);
@@ -163,7 +309,7 @@ impl Finding {
     pub fn compute_id(&self) -> String {
         let name = format!(
             "{}|{}|{}|{}",
-            self.sensor,
+            self.sensor(),
             self.instance,
             self.dedup_key(),
             self.detected_at.timestamp_millis()
@@ -327,7 +473,7 @@ impl InspectionReport {
         let mut counts: BTreeMap<FindingKind, u32> =
             FindingKind::ALL.iter().map(|kind| (*kind, 0)).collect();
         for finding in findings {
-            *counts.entry(finding.kind).or_default() += 1;
+            *counts.entry(finding.kind()).or_default() += 1;
         }
         counts
     }
@@ -338,34 +484,29 @@ mod tests {
     use super::*;
 
     pub(crate) fn sample_finding() -> Finding {
-        Finding {
-            id: String::new(),
-            kind: FindingKind::TrendBreach,
-            key: "disk_used_percent".into(),
-            labels: BTreeMap::from([
-                ("mountpoint".to_string(), "/".to_string()),
-                ("instance".to_string(), "node-1".to_string()),
-            ]),
-            severity: Severity::Warning,
-            description: "rising".into(),
-            current_value: Some(70.0),
-            threshold: Some(90.0),
-            expected_mean: None,
-            expected_std: None,
-            deviation_sigma: None,
-            template: None,
-            example: None,
-            slope_per_hour: Some(10.0),
-            r_squared: Some(0.99),
-            confidence: Some(Confidence::High),
-            predicted_hours_to_breach: Some(2.0),
-            source: "disk_used_percent".into(),
-            detected_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-            shadow: false,
-            sensor: "trend-predictor".into(),
-            instance: "pod-0".into(),
-        }
-        .with_computed_id()
+        Finding::trend_breach(
+            Observation {
+                key: "disk_used_percent".into(),
+                labels: BTreeMap::from([
+                    ("mountpoint".to_string(), "/".to_string()),
+                    ("instance".to_string(), "node-1".to_string()),
+                ]),
+                severity: Severity::Warning,
+                description: "rising".into(),
+                source: "disk_used_percent".into(),
+                detected_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+                shadow: false,
+                instance: "pod-0".into(),
+            },
+            TrendDetail {
+                current_value: 70.0,
+                threshold: 90.0,
+                slope_per_hour: 10.0,
+                r_squared: 0.99,
+                confidence: Confidence::High,
+                predicted_hours_to_breach: Some(2.0),
+            },
+        )
     }
 
     #[test]
@@ -395,14 +536,20 @@ mod tests {
     }
 
     #[test]
-    fn json_omits_absent_fields() {
+    fn json_is_flat_and_omits_absent_fields() {
         let mut finding = sample_finding();
-        finding.predicted_hours_to_breach = None;
+        if let FindingDetail::TrendBreach(trend) = &mut finding.detail {
+            trend.predicted_hours_to_breach = None;
+        }
         let json = serde_json::to_value(&finding).unwrap();
         assert!(json.get("predicted_hours_to_breach").is_none());
         assert!(json.get("expected_mean").is_none());
         assert_eq!(json["kind"], "trend_breach");
         assert_eq!(json["severity"], "warning");
+        assert_eq!(json["slope_per_hour"], 10.0);
+        assert_eq!(json["key"], "disk_used_percent");
+        let back: Finding = serde_json::from_value(json).unwrap();
+        assert_eq!(back, finding);
     }
 
     #[test]

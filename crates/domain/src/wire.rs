@@ -6,8 +6,9 @@ use inspector_proto::v1 as pb;
 use inspector_proto::{Message, Timestamp};
 
 use crate::{
-    Alert, AlertStatus, Confidence, DeliveryStatus, Finding, FindingKind, InspectionReport,
-    SensorError, SensorRun, SensorStatus, Severity,
+    Alert, AlertStatus, AnomalyDetail, Confidence, DeliveryStatus, Finding, FindingDetail,
+    FindingKind, InspectionReport, LogPatternDetail, Observation, SensorError, SensorRun,
+    SensorStatus, Severity, TrendDetail,
 };
 
 /// Why bytes received from the bus are not a valid message.
@@ -34,6 +35,10 @@ fn invalid(message: &'static str, field: &'static str, problem: impl Into<String
         problem: problem.into(),
     }
 }
+
+/// The longest pass interval a run summary may claim; staleness arithmetic
+/// stays far from overflow below it.
+pub const MAX_RUN_INTERVAL_SECONDS: u64 = 7 * 24 * 3600;
 
 fn to_timestamp(time: DateTime<Utc>) -> Timestamp {
     Timestamp {
@@ -133,9 +138,10 @@ fn non_empty(text: String) -> Option<String> {
 
 impl From<&Finding> for pb::Finding {
     fn from(f: &Finding) -> Self {
-        pb::Finding {
+        use pb::finding::Detail;
+        let mut wire = pb::Finding {
             id: f.id.clone(),
-            kind: pb::FindingKind::from(f.kind) as i32,
+            kind: pb::FindingKind::from(f.kind()) as i32,
             key: f.key.clone(),
             labels: f
                 .labels
@@ -144,24 +150,128 @@ impl From<&Finding> for pb::Finding {
                 .collect(),
             severity: pb::Severity::from(f.severity) as i32,
             description: f.description.clone(),
-            current_value: f.current_value,
-            threshold: f.threshold,
-            expected_mean: f.expected_mean,
-            expected_std: f.expected_std,
-            deviation_sigma: f.deviation_sigma,
-            template: f.template.clone().unwrap_or_default(),
-            example: f.example.clone().unwrap_or_default(),
-            slope_per_hour: f.slope_per_hour,
-            r_squared: f.r_squared,
-            confidence: confidence_to_wire(f.confidence) as i32,
-            predicted_hours_to_breach: f.predicted_hours_to_breach,
             source: f.source.clone(),
             detected_at: Some(to_timestamp(f.detected_at)),
             shadow: f.shadow,
-            sensor: f.sensor.clone(),
+            sensor: f.sensor().to_string(),
             instance: f.instance.clone(),
-        }
+            ..Default::default()
+        };
+        // The flat fields too, for readers built before the oneof.
+        wire.detail = Some(match &f.detail {
+            FindingDetail::TrendBreach(d) => {
+                wire.current_value = Some(d.current_value);
+                wire.threshold = Some(d.threshold);
+                wire.slope_per_hour = Some(d.slope_per_hour);
+                wire.r_squared = Some(d.r_squared);
+                wire.confidence = confidence_to_wire(Some(d.confidence)) as i32;
+                wire.predicted_hours_to_breach = d.predicted_hours_to_breach;
+                Detail::Trend(pb::TrendDetail {
+                    current_value: d.current_value,
+                    threshold: d.threshold,
+                    slope_per_hour: d.slope_per_hour,
+                    r_squared: d.r_squared,
+                    confidence: confidence_to_wire(Some(d.confidence)) as i32,
+                    predicted_hours_to_breach: d.predicted_hours_to_breach,
+                })
+            }
+            FindingDetail::DynamicAnomaly(d) => {
+                wire.current_value = Some(d.current_value);
+                wire.expected_mean = Some(d.expected_mean);
+                wire.expected_std = Some(d.expected_std);
+                wire.deviation_sigma = Some(d.deviation_sigma);
+                Detail::DynamicAnomaly(pb::AnomalyDetail {
+                    current_value: d.current_value,
+                    expected_mean: d.expected_mean,
+                    expected_std: d.expected_std,
+                    deviation_sigma: d.deviation_sigma,
+                })
+            }
+            FindingDetail::LogPattern(d) => {
+                wire.template = d.template.clone();
+                wire.example = d.example.clone();
+                Detail::LogPattern(pb::LogPatternDetail {
+                    template: d.template.clone(),
+                    example: d.example.clone(),
+                })
+            }
+        });
+        wire
     }
+}
+
+/// A finite number, or the error naming the field.
+fn finite(value: f64, field: &'static str) -> Result<f64, WireError> {
+    if value.is_finite() {
+        Ok(value)
+    } else {
+        Err(invalid(
+            "Finding",
+            field,
+            format!("{value} is not a finite number"),
+        ))
+    }
+}
+
+/// A field the flat (pre-oneof) form must have for this kind.
+fn required(value: Option<f64>, field: &'static str) -> Result<f64, WireError> {
+    finite(
+        value.ok_or_else(|| invalid("Finding", field, "missing"))?,
+        field,
+    )
+}
+
+fn detail_from_wire(f: &pb::Finding) -> Result<FindingDetail, WireError> {
+    use pb::finding::Detail;
+    let confidence = |value: i32| {
+        confidence_from_wire(value).ok_or_else(|| invalid("Finding", "confidence", "missing"))
+    };
+    let hours = |value: Option<f64>| {
+        value
+            .map(|h| finite(h, "predicted_hours_to_breach"))
+            .transpose()
+    };
+    Ok(match &f.detail {
+        Some(Detail::Trend(d)) => FindingDetail::TrendBreach(TrendDetail {
+            current_value: finite(d.current_value, "trend.current_value")?,
+            threshold: finite(d.threshold, "trend.threshold")?,
+            slope_per_hour: finite(d.slope_per_hour, "trend.slope_per_hour")?,
+            r_squared: finite(d.r_squared, "trend.r_squared")?,
+            confidence: confidence(d.confidence)?,
+            predicted_hours_to_breach: hours(d.predicted_hours_to_breach)?,
+        }),
+        Some(Detail::DynamicAnomaly(d)) => FindingDetail::DynamicAnomaly(AnomalyDetail {
+            current_value: finite(d.current_value, "dynamic_anomaly.current_value")?,
+            expected_mean: finite(d.expected_mean, "dynamic_anomaly.expected_mean")?,
+            expected_std: finite(d.expected_std, "dynamic_anomaly.expected_std")?,
+            deviation_sigma: finite(d.deviation_sigma, "dynamic_anomaly.deviation_sigma")?,
+        }),
+        Some(Detail::LogPattern(d)) => FindingDetail::LogPattern(LogPatternDetail {
+            template: d.template.clone(),
+            example: d.example.clone(),
+        }),
+        // A writer from before the oneof: the kind and the flat fields.
+        None => match kind_from_wire(f.kind, "Finding")? {
+            FindingKind::TrendBreach => FindingDetail::TrendBreach(TrendDetail {
+                current_value: required(f.current_value, "current_value")?,
+                threshold: required(f.threshold, "threshold")?,
+                slope_per_hour: required(f.slope_per_hour, "slope_per_hour")?,
+                r_squared: required(f.r_squared, "r_squared")?,
+                confidence: confidence(f.confidence)?,
+                predicted_hours_to_breach: hours(f.predicted_hours_to_breach)?,
+            }),
+            FindingKind::DynamicAnomaly => FindingDetail::DynamicAnomaly(AnomalyDetail {
+                current_value: required(f.current_value, "current_value")?,
+                expected_mean: required(f.expected_mean, "expected_mean")?,
+                expected_std: required(f.expected_std, "expected_std")?,
+                deviation_sigma: required(f.deviation_sigma, "deviation_sigma")?,
+            }),
+            FindingKind::LogPattern => FindingDetail::LogPattern(LogPatternDetail {
+                template: f.template.clone(),
+                example: f.example.clone(),
+            }),
+        },
+    })
 }
 
 impl TryFrom<pb::Finding> for Finding {
@@ -174,29 +284,27 @@ impl TryFrom<pb::Finding> for Finding {
         if f.key.is_empty() {
             return Err(invalid("Finding", "key", "missing"));
         }
+        let detail = detail_from_wire(&f)?;
+        // With the oneof set, the flat kind is redundant; if given, it must agree.
+        if f.detail.is_some()
+            && f.kind != pb::FindingKind::Unspecified as i32
+            && kind_from_wire(f.kind, "Finding")? != detail.kind()
+        {
+            return Err(invalid("Finding", "kind", "contradicts the detail"));
+        }
         Ok(Finding {
             id: f.id,
-            kind: kind_from_wire(f.kind, "Finding")?,
-            key: f.key,
-            labels: f.labels.into_iter().collect(),
-            severity: severity_from_wire(f.severity)?,
-            description: f.description,
-            current_value: f.current_value,
-            threshold: f.threshold,
-            expected_mean: f.expected_mean,
-            expected_std: f.expected_std,
-            deviation_sigma: f.deviation_sigma,
-            template: non_empty(f.template),
-            example: non_empty(f.example),
-            slope_per_hour: f.slope_per_hour,
-            r_squared: f.r_squared,
-            confidence: confidence_from_wire(f.confidence),
-            predicted_hours_to_breach: f.predicted_hours_to_breach,
-            source: f.source,
-            detected_at: from_timestamp(f.detected_at, "Finding", "detected_at")?,
-            shadow: f.shadow,
-            sensor: f.sensor,
-            instance: f.instance,
+            observation: Observation {
+                key: f.key,
+                labels: f.labels.into_iter().collect(),
+                severity: severity_from_wire(f.severity)?,
+                description: f.description,
+                source: f.source,
+                detected_at: from_timestamp(f.detected_at, "Finding", "detected_at")?,
+                shadow: f.shadow,
+                instance: f.instance,
+            },
+            detail,
         })
     }
 }
@@ -240,6 +348,16 @@ impl TryFrom<pb::SensorRun> for SensorRun {
     fn try_from(r: pb::SensorRun) -> Result<Self, WireError> {
         if r.sensor.is_empty() {
             return Err(invalid("SensorRun", "sensor", "missing"));
+        }
+        if r.interval_seconds > MAX_RUN_INTERVAL_SECONDS {
+            return Err(invalid(
+                "SensorRun",
+                "interval_seconds",
+                format!(
+                    "{} is more than a week ({MAX_RUN_INTERVAL_SECONDS})",
+                    r.interval_seconds
+                ),
+            ));
         }
         Ok(SensorRun {
             sensor: r.sensor,
@@ -548,5 +666,49 @@ mod tests {
         wire.kind = 42;
         let err = Finding::from_bytes(&wire.encode_to_vec()).unwrap_err();
         assert!(err.to_string().contains("unknown finding kind 42"), "{err}");
+    }
+
+    /// A writer from before the `detail` oneof sent only the flat fields:
+    /// still read, as the compatibility rule says.
+    #[test]
+    fn a_finding_without_the_oneof_is_read_from_the_flat_fields() {
+        let finding = sample_finding();
+        let mut wire = pb::Finding::from(&finding);
+        wire.detail = None;
+        let decoded = Finding::from_bytes(&wire.encode_to_vec()).unwrap();
+        assert_eq!(decoded, finding);
+        // ...and a new reader of an old anomaly missing a field says which.
+        wire.kind = pb::FindingKind::DynamicAnomaly as i32;
+        let error = Finding::from_bytes(&wire.encode_to_vec()).unwrap_err();
+        assert!(
+            error.to_string().contains("Finding.expected_mean"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn non_finite_values_and_absurd_intervals_are_rejected() {
+        let mut wire = pb::Finding::from(&sample_finding());
+        if let Some(pb::finding::Detail::Trend(trend)) = &mut wire.detail {
+            trend.slope_per_hour = f64::NAN;
+        }
+        let error = Finding::from_bytes(&wire.encode_to_vec()).unwrap_err();
+        assert!(
+            error.to_string().contains("trend.slope_per_hour"),
+            "{error}"
+        );
+
+        let run = SensorRun {
+            sensor: "trend-predictor".into(),
+            instance: "t-0".into(),
+            started_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            finished_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            findings: 0,
+            errors: vec![],
+            interval_seconds: 10_000_000_000_000_000,
+            shadow: false,
+        };
+        let error = SensorRun::from_bytes(&run.to_bytes()).unwrap_err();
+        assert!(error.to_string().contains("interval_seconds"), "{error}");
     }
 }

@@ -53,7 +53,7 @@ pub fn render_report(report: &InspectionReport) -> String {
             out,
             "  {:<9} {:<15} {}",
             finding.severity.to_string().to_uppercase(),
-            finding.kind,
+            finding.kind(),
             finding.series_name()
         );
         let _ = writeln!(out, "  {:<25} {}", "", finding.description);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
-use inspector_domain::{Finding, FindingKind, SensorError, SensorRun, Severity};
+use inspector_domain::{Finding, LogPatternDetail, Observation, SensorError, SensorRun, Severity};
 use inspector_runtime::{SensorHost, SensorMetrics};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
@@ -236,43 +236,34 @@ pub fn pattern_finding(
     if !origin.namespace.is_empty() {
         labels.insert("namespace".into(), origin.namespace.clone());
     }
-    Finding {
-        id: String::new(),
-        kind: FindingKind::LogPattern,
-        key: format!("{}#{}", origin.workload, pattern.cluster_id),
-        labels,
-        severity,
-        description: format!(
-            "{} logged a line shape never seen before: {}",
-            origin.workload, pattern.template
-        ),
-        current_value: None,
-        threshold: None,
-        expected_mean: None,
-        expected_std: None,
-        deviation_sigma: None,
-        template: Some(pattern.template.clone()),
-        example: Some(pattern.example.clone()),
-        slope_per_hour: None,
-        r_squared: None,
-        confidence: None,
-        predicted_hours_to_breach: None,
-        source: [
-            origin.namespace.as_str(),
-            origin.pod.as_str(),
-            origin.container.as_str(),
-        ]
-        .iter()
-        .filter(|part| !part.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join("/"),
-        detected_at: now,
-        shadow,
-        sensor: SENSOR.into(),
-        instance: instance.into(),
-    }
-    .with_computed_id()
+    Finding::log_pattern(
+        Observation {
+            key: format!("{}#{}", origin.workload, pattern.cluster_id),
+            labels,
+            severity,
+            description: format!(
+                "{} logged a line shape never seen before: {}",
+                origin.workload, pattern.template
+            ),
+            source: [
+                origin.namespace.as_str(),
+                origin.pod.as_str(),
+                origin.container.as_str(),
+            ]
+            .iter()
+            .filter(|part| !part.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("/"),
+            detected_at: now,
+            shadow,
+            instance: instance.to_string(),
+        },
+        LogPatternDetail {
+            template: pattern.template.clone(),
+            example: pattern.example.clone(),
+        },
+    )
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a

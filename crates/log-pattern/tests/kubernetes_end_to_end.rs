@@ -71,7 +71,7 @@ async fn collect_findings(
             report
                 .findings
                 .into_iter()
-                .filter(|f| f.kind == FindingKind::LogPattern),
+                .filter(|f| f.kind() == FindingKind::LogPattern),
         );
     }
     found
@@ -148,14 +148,14 @@ async fn new_templates_from_pod_logs_reach_the_report() {
     assert_eq!(findings.len(), 1, "{findings:#?}");
     let finding = &findings[0];
     assert_eq!(
-        finding.template.as_deref(),
+        finding.log().map(|l| l.template.as_str()),
         Some("payment provider refused connection from <IP>")
     );
     assert_eq!(finding.labels["workload"], "checkout");
     assert_eq!(finding.labels["namespace"], "shop");
     assert_eq!(finding.source, "shop/checkout-7f9c-x1/app");
     assert_eq!(finding.severity, inspector_domain::Severity::Warning);
-    assert!(finding.example.as_deref().unwrap().contains("10.1.2.3"));
+    assert!(finding.log().unwrap().example.contains("10.1.2.3"));
     // The web tier is not selected.
     assert!(kube.log_requests().iter().all(|q| !q.contains("frontend")));
 
@@ -173,7 +173,10 @@ async fn new_templates_from_pod_logs_reach_the_report() {
         "payment provider refused connection from 10.9.9.9:443",
     );
     let findings = collect_findings(&aggregator.handle, 1).await;
-    let templates: Vec<_> = findings.iter().filter_map(|f| f.template.clone()).collect();
+    let templates: Vec<_> = findings
+        .iter()
+        .filter_map(|f| f.log().map(|l| l.template.clone()))
+        .collect();
     assert_eq!(templates, ["inventory service timed out after <NUM>"]);
     let requests = kube.log_requests();
     assert!(requests.len() >= 2, "{requests:?}");
@@ -244,7 +247,10 @@ async fn new_templates_from_pod_logs_reach_the_report() {
         "refund issued for order 77 by operator alice",
     );
     let findings = collect_findings(&aggregator.handle, 1).await;
-    let templates: Vec<_> = findings.iter().filter_map(|f| f.template.clone()).collect();
+    let templates: Vec<_> = findings
+        .iter()
+        .filter_map(|f| f.log().map(|l| l.template.clone()))
+        .collect();
     assert_eq!(
         templates,
         ["refund issued for order <NUM> by operator alice"]

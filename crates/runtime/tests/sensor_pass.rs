@@ -2,42 +2,17 @@
 //! go out and are counted; while NATS is down the failure lands in the run's
 //! errors and nothing is lost.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use inspector_bus::{Bus, NatsConfig};
-use inspector_domain::{Finding, FindingKind, SensorError, Severity};
+use inspector_domain::{Finding, SensorError};
 use inspector_runtime::sensor_metrics::ErrorLabels;
 use inspector_runtime::{PassContext, SensorMetrics, publish_pass};
 use inspector_test_harness::{NatsServer, unique_name};
 use prometheus_client::registry::Registry;
 
 fn finding(key: &str) -> Finding {
-    Finding {
-        id: String::new(),
-        kind: FindingKind::DynamicAnomaly,
-        key: key.into(),
-        labels: BTreeMap::new(),
-        severity: Severity::Critical,
-        description: format!("{key} is far from its baseline"),
-        current_value: Some(10.0),
-        threshold: None,
-        expected_mean: Some(1.0),
-        expected_std: Some(1.0),
-        deviation_sigma: Some(9.0),
-        template: None,
-        example: None,
-        slope_per_hour: None,
-        r_squared: None,
-        confidence: None,
-        predicted_hours_to_breach: None,
-        source: key.into(),
-        detected_at: chrono::Utc::now(),
-        shadow: false,
-        sensor: "baseline-detector".into(),
-        instance: "test".into(),
-    }
-    .with_computed_id()
+    inspector_domain::fixtures::anomaly(key, "test", chrono::Utc::now())
 }
 
 fn context(started: Instant) -> PassContext<'static> {

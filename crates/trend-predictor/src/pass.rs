@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use inspector_domain::{Confidence, Finding, FindingKind, SensorError, Severity};
+use inspector_domain::{Confidence, Finding, Observation, SensorError, Severity, TrendDetail};
 use inspector_prometheus::{MetricSource, PrometheusError, Series};
 use inspector_trend::{Assessment, BreachRule, Direction, LinearFit, Outlook, Point, fit_line};
 
@@ -227,29 +227,24 @@ fn make_finding(
         // Not reportable; callers filter these out first.
         Outlook::Safe => (Severity::Info, None, format!("{} is safe", rule.name)),
     };
-    Finding {
-        id: String::new(),
-        kind: FindingKind::TrendBreach,
-        key: rule.name.clone(),
-        labels,
-        severity,
-        description,
-        current_value: Some(assessment.current),
-        threshold: Some(rule.threshold),
-        expected_mean: None,
-        expected_std: None,
-        deviation_sigma: None,
-        template: None,
-        example: None,
-        slope_per_hour: Some(slope),
-        r_squared: Some(assessment.fit.r_squared),
-        confidence: Some(confidence),
-        predicted_hours_to_breach: hours,
-        source: rule.query.clone(),
-        detected_at: now,
-        shadow,
-        sensor: SENSOR.to_string(),
-        instance: instance.to_string(),
-    }
-    .with_computed_id()
+    Finding::trend_breach(
+        Observation {
+            key: rule.name.clone(),
+            labels,
+            severity,
+            description,
+            source: rule.query.clone(),
+            detected_at: now,
+            shadow,
+            instance: instance.to_string(),
+        },
+        TrendDetail {
+            current_value: assessment.current,
+            threshold: rule.threshold,
+            slope_per_hour: slope,
+            r_squared: assessment.fit.r_squared,
+            confidence,
+            predicted_hours_to_breach: hours,
+        },
+    )
 }

@@ -159,23 +159,26 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
         "{outcome:#?}"
     );
     let data = &outcome.findings[0];
-    let hours = data.predicted_hours_to_breach.unwrap();
+    let trend = data.trend().expect("a trend finding");
+    let hours = trend.predicted_hours_to_breach.unwrap();
     assert!((hours - 2.0).abs() < 1e-6, "hours to breach {hours}");
-    assert!((data.slope_per_hour.unwrap() - 10.0).abs() < 1e-9);
-    assert_eq!(data.current_value, Some(70.0));
+    assert!((trend.slope_per_hour - 10.0).abs() < 1e-9);
+    assert_eq!(data.current_value(), Some(70.0));
     assert_eq!(data.severity, inspector_domain::Severity::Warning);
     assert!(!data.labels.contains_key("__name__"));
 
     let var = &outcome.findings[1];
     assert_eq!(
-        var.predicted_hours_to_breach, None,
+        var.trend().unwrap().predicted_hours_to_breach,
+        None,
         "already breached has no hours"
     );
     assert_eq!(var.severity, inspector_domain::Severity::Critical);
 
     // Free memory 30 now, falling 15/h: reaches 5 in 1.67 h.
     let mem = &outcome.findings[2];
-    assert!((mem.predicted_hours_to_breach.unwrap() - 25.0 / 15.0).abs() < 1e-6);
+    let mem_hours = mem.trend().unwrap().predicted_hours_to_breach.unwrap();
+    assert!((mem_hours - 25.0 / 15.0).abs() < 1e-6);
 
     let mut errors: Vec<(String, String)> = outcome
         .errors

@@ -2,13 +2,12 @@
 //! redis-server, a unique subject/key prefix per test.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use inspector_aggregator::{AggregatorConfig, AggregatorMetrics, RedisConfig, RunningAggregator};
 use inspector_bus::{Bus, NatsConfig};
 use inspector_domain::wire::WireMessage;
-use inspector_domain::{Finding, FindingKind, InspectionReport, Severity};
+use inspector_domain::{Finding, InspectionReport};
 use inspector_test_harness::{NatsServer, RedisServer, unique_name};
 use tokio_util::sync::CancellationToken;
 
@@ -127,34 +126,7 @@ impl Aggregator {
 }
 
 pub fn finding(key: &str, labels: &[(&str, &str)]) -> Finding {
-    Finding {
-        id: String::new(),
-        kind: FindingKind::TrendBreach,
-        key: key.into(),
-        labels: labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect::<BTreeMap<_, _>>(),
-        severity: Severity::Warning,
-        description: format!("{key} rising"),
-        current_value: Some(70.0),
-        threshold: Some(90.0),
-        expected_mean: None,
-        expected_std: None,
-        deviation_sigma: None,
-        template: None,
-        example: None,
-        slope_per_hour: Some(10.0),
-        r_squared: Some(0.95),
-        confidence: None,
-        predicted_hours_to_breach: Some(2.0),
-        source: key.into(),
-        detected_at: chrono::Utc::now(),
-        shadow: false,
-        sensor: "trend-predictor".into(),
-        instance: "test".into(),
-    }
-    .with_computed_id()
+    inspector_domain::fixtures::trend(key, labels, "test", chrono::Utc::now())
 }
 
 /// Asks for the latest report over NATS request-reply.
