@@ -268,7 +268,7 @@ impl Notifier {
             self.metrics.alert_push(&target, result.is_ok());
             if let Err(error) = result {
                 status.failures += 1;
-                status.last_error = Some(error_chain(&error));
+                status.last_error = Some(inspector_runtime::error_chain(&error));
                 failures.push(error);
             }
         }
@@ -281,18 +281,6 @@ impl Notifier {
         let taken: Vec<DeliveryStatus> = std::mem::take(&mut *delivery).into_values().collect();
         taken
     }
-}
-
-/// An error and its sources on one line, for the report.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -629,4 +629,29 @@ mod tests {
         assert_eq!(report.alerts.len(), 2, "a duplicate sighting still fires");
         assert_eq!(report.alert_delivery.len(), 1);
     }
+
+    #[test]
+    fn sensors_go_stale_after_two_intervals_without_a_run() {
+        let mut config = AggregatorConfig::default();
+        config.sensors.insert(
+            "trend-predictor".into(),
+            SensorSettings {
+                interval: std::time::Duration::from_secs(60),
+                ..SensorSettings::default()
+            },
+        );
+        let mut core = Aggregator::new(config, "a-0".into(), at(0));
+        let stale = |core: &Aggregator, now| {
+            core.sensor_statuses(now)
+                .into_iter()
+                .find(|s| s.sensor == "trend-predictor")
+                .unwrap()
+                .stale
+        };
+        assert!(!stale(&core, at(120)), "two intervals not yet over");
+        assert!(stale(&core, at(121)), "never reported within two intervals");
+        core.apply_run(run("t-0", 121), at(121));
+        assert!(!stale(&core, at(240)));
+        assert!(stale(&core, at(242)));
+    }
 }

@@ -3,11 +3,8 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use common::{Aggregator, Env, count_messages, request_report};
+use common::{Aggregator, Env, request_report};
 use inspector_domain::FindingKind;
 use inspector_prometheus::PrometheusClient;
 use inspector_runtime::SensorMetrics;
@@ -40,7 +37,6 @@ async fn rising_metric_is_reported_once_and_served() {
 
     let aggregator = Aggregator::start(env.config(), "agg-0").await;
     let client = env.nats_client().await;
-    let alerts = count_messages(&client, format!("{}.alerts.>", env.prefix)).await;
 
     let yaml = format!(
         "prometheus: {{url: '{}'}}\nnats: {{url: '{}', subject_prefix: '{}'}}\nmetrics:\n\
@@ -110,8 +106,7 @@ async fn rising_metric_is_reported_once_and_served() {
     assert_eq!(report.alerts_published, 0);
 
     // Exactly one alert over both passes.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(alerts.load(Ordering::SeqCst), 1);
+    assert_eq!(common::stored_alert_transitions(&env).await, 1);
 
     // The same over HTTP.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

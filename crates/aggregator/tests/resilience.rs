@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::{Aggregator, Env, count_messages, finding, request_report};
+use common::{Aggregator, Env, finding, request_report};
 use inspector_aggregator::SensorSettings;
 use inspector_bus::Envelope;
 use inspector_domain::{InspectionReport, SensorRun};
@@ -169,8 +168,6 @@ async fn garbage_is_counted_and_skipped() {
 #[tokio::test]
 async fn shadow_mode_records_but_raises_no_alert() {
     let env = Env::start();
-    let client = env.nats_client().await;
-    let alerts = count_messages(&client, format!("{}.alerts.>", env.prefix)).await;
     let bus = env.bus().await;
 
     // Global shadow.
@@ -211,9 +208,8 @@ async fn shadow_mode_records_but_raises_no_alert() {
     assert!(!report.shadow);
     assert_eq!(keys(&report), ["finding_shadow", "live", "sensor_shadow"]);
     assert_eq!(report.alerts_published, 1);
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        alerts.load(Ordering::SeqCst),
+        common::stored_alert_transitions(&env).await,
         1,
         "only the live finding alerts"
     );
@@ -221,7 +217,7 @@ async fn shadow_mode_records_but_raises_no_alert() {
 }
 
 #[tokio::test]
-async fn silent_sensors_go_stale_and_run_errors_are_reported() {
+async fn switched_off_sensors_and_run_errors_are_reported() {
     let env = Env::start();
     let mut config = env.config();
     config.sensors.clear();
@@ -258,7 +254,6 @@ async fn silent_sensors_go_stale_and_run_errors_are_reported() {
     .await
     .unwrap();
     aggregator.wait_processed(1).await;
-    tokio::time::sleep(Duration::from_millis(2200)).await;
     let report = aggregator.report_now().await;
     let status = |name: &str| {
         report
@@ -268,10 +263,7 @@ async fn silent_sensors_go_stale_and_run_errors_are_reported() {
             .unwrap()
             .clone()
     };
-    assert!(
-        status("trend-predictor").stale,
-        "never reported within two intervals"
-    );
+    // Staleness over time is the core's, tested on an injected clock.
     assert!(!status("log-pattern").stale, "switched off: never stale");
     assert!(!status("log-pattern").enabled);
     let baseline = status("baseline-detector");

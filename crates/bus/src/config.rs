@@ -185,7 +185,10 @@ impl NatsConfig {
                 .await
                 .map_err(|e| BusError::Connect {
                     url: self.url.clone(),
-                    message: format!("credentials file {}: {e}", path.display()),
+                    source: Box::new(CredentialsFile {
+                        path: path.clone(),
+                        source: e,
+                    }),
                 })?,
             None => async_nats::ConnectOptions::new(),
         };
@@ -225,4 +228,13 @@ mod tests {
             "T_1A_B_EVENTS"
         );
     }
+}
+
+/// The credentials file named in `nats.credentials_file` could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("credentials file {}", path.display())]
+struct CredentialsFile {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
 }

@@ -34,14 +34,30 @@ pub use subjects::Subjects;
 /// Why a bus operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
-    #[error("cannot connect to NATS at {url}: {message}")]
-    Connect { url: String, message: String },
-    #[error("JetStream set-up failed ({what}): {message}")]
-    Setup { what: String, message: String },
-    #[error("publish to {subject} failed: {message}")]
-    Publish { subject: String, message: String },
-    #[error("reading the findings consumer failed: {0}")]
-    Consume(String),
+    #[error("cannot connect to NATS at {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("JetStream set-up failed ({what})")]
+    Setup {
+        what: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("publish to {subject} failed")]
+    Publish {
+        subject: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("reading the findings consumer failed ({what})")]
+    Consume {
+        what: &'static str,
+        #[source]
+        source: BoxError,
+    },
     #[error("{0} is not available on the in-process bus")]
     Unsupported(&'static str),
     #[error("reading the state of consumer {durable} failed")]
@@ -51,6 +67,9 @@ pub enum BusError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
+
+/// The cause of a bus error, kept whole (`#[source]`), whatever its type.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What JetStream says of a durable consumer, for `/metrics`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +144,7 @@ impl Bus {
             .await
             .map_err(|e| BusError::Connect {
                 url: config.url.clone(),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         let jetstream = jetstream::new(client.clone());
         let subjects = Subjects::new(&config.subject_prefix);
@@ -143,7 +162,7 @@ impl Bus {
             .await
             .map_err(|e| BusError::Setup {
                 what: format!("stream {stream}"),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         let alert_stream = config.alert_stream_name();
         jetstream
@@ -159,7 +178,7 @@ impl Bus {
             .await
             .map_err(|e| BusError::Setup {
                 what: format!("stream {alert_stream}"),
-                message: e.to_string(),
+                source: Box::new(e),
             })?;
         Ok(Bus::with_transport(
             Transport::Nats {
@@ -184,7 +203,7 @@ impl Bus {
             match Bus::connect(config, client_name).await {
                 Ok(bus) => return Some(bus),
                 Err(error) => {
-                    tracing::error!(%error, retry_in = ?delay, "NATS not available yet");
+                    tracing::error!(error = &error as &dyn std::error::Error, retry_in = ?delay, "NATS not available yet");
                 }
             }
             tokio::select! {
@@ -305,7 +324,11 @@ impl Bus {
         let pending = self.pending().await;
         match drained {
             Ok(Ok(())) => tracing::info!("outbox drained"),
-            Ok(Err(error)) => tracing::error!(%error, pending, "shutdown with unsent messages"),
+            Ok(Err(error)) => tracing::error!(
+                error = &error as &dyn std::error::Error,
+                pending,
+                "shutdown with unsent messages"
+            ),
             Err(_) => tracing::error!(pending, "outbox drain timed out"),
         }
         pending
@@ -330,9 +353,9 @@ impl Bus {
     }
 
     async fn send_durable(&self, envelope: &Envelope) -> Result<(), BusError> {
-        let failed = |message: String| BusError::Publish {
+        let failed = |source: BoxError| BusError::Publish {
             subject: envelope.subject.clone(),
-            message,
+            source,
         };
         match &self.inner.transport {
             Transport::Nats { jetstream, .. } => {
@@ -347,30 +370,30 @@ impl Bus {
                         envelope.payload.clone(),
                     )
                     .await
-                    .map_err(|e| failed(e.to_string()))?;
-                ack.await.map_err(|e| failed(e.to_string()))?;
+                    .map_err(|e| failed(Box::new(e)))?;
+                ack.await.map_err(|e| failed(Box::new(e)))?;
                 Ok(())
             }
             Transport::Local { durable_tx, .. } => durable_tx
                 .send(envelope.clone())
-                .map_err(|_| failed("in-process consumer is gone".into())),
+                .map_err(|_| failed("the in-process consumer is gone".into())),
         }
     }
 
     /// Publishes a non-durable event (report, alert) on core NATS.
     pub async fn publish_event(&self, subject: &str, payload: Bytes) -> Result<(), BusError> {
-        let failed = |message: String| BusError::Publish {
+        let failed = |source: BoxError| BusError::Publish {
             subject: subject.to_string(),
-            message,
+            source,
         };
         match &self.inner.transport {
             Transport::Nats { client, .. } => {
                 client
                     .publish(subject.to_string(), payload)
                     .await
-                    .map_err(|e| failed(e.to_string()))?;
+                    .map_err(|e| failed(Box::new(e)))?;
                 // Make sure it left this process before reporting success.
-                client.flush().await.map_err(|e| failed(e.to_string()))
+                client.flush().await.map_err(|e| failed(Box::new(e)))
             }
             Transport::Local { events, .. } => {
                 // No subscriber is fine: events are fire-and-forget.
@@ -434,14 +457,14 @@ impl Bus {
             Transport::Nats {
                 jetstream, stream, ..
             } => {
-                let setup = |what: &str, e: String| BusError::Setup {
+                let setup = |what: &str, e: BoxError| BusError::Setup {
                     what: what.to_string(),
-                    message: e,
+                    source: e,
                 };
                 let stream = jetstream
                     .get_stream(stream)
                     .await
-                    .map_err(|e| setup("get stream", e.to_string()))?;
+                    .map_err(|e| setup("get stream", Box::new(e)))?;
                 let consumer: jetstream::consumer::PullConsumer = stream
                     .get_or_create_consumer(
                         durable,
@@ -455,11 +478,11 @@ impl Bus {
                         },
                     )
                     .await
-                    .map_err(|e| setup(&format!("consumer {durable}"), e.to_string()))?;
+                    .map_err(|e| setup(&format!("consumer {durable}"), Box::new(e)))?;
                 let messages = consumer
                     .messages()
                     .await
-                    .map_err(|e| setup("consumer messages", e.to_string()))?;
+                    .map_err(|e| setup("consumer messages", Box::new(e)))?;
                 Ok(Inbox {
                     subjects: self.inner.subjects.clone(),
                     source: InboxSource::Nats(Box::new(NatsInbox { consumer, messages })),
@@ -568,10 +591,20 @@ impl Inbox {
                             message: Some(message),
                         }));
                     }
-                    Some(Err(e)) => return Some(Err(BusError::Consume(e.to_string()))),
+                    Some(Err(e)) => {
+                        return Some(Err(BusError::Consume {
+                            what: "next message",
+                            source: Box::new(e),
+                        }));
+                    }
                     None => match inbox.consumer.messages().await {
                         Ok(fresh) => inbox.messages = fresh,
-                        Err(e) => return Some(Err(BusError::Consume(e.to_string()))),
+                        Err(e) => {
+                            return Some(Err(BusError::Consume {
+                                what: "reopening the message stream",
+                                source: Box::new(e),
+                            }));
+                        }
                     },
                 }
             },
@@ -593,10 +626,10 @@ impl Delivery {
     /// Done with it: JetStream will not deliver it again.
     pub async fn ack(self) -> Result<(), BusError> {
         if let Some(message) = self.message {
-            message
-                .ack()
-                .await
-                .map_err(|e| BusError::Consume(format!("ack: {e}")))?;
+            message.ack().await.map_err(|source| BusError::Consume {
+                what: "ack",
+                source,
+            })?;
         }
         Ok(())
     }
@@ -607,7 +640,10 @@ impl Delivery {
             message
                 .ack_with(jetstream::AckKind::Term)
                 .await
-                .map_err(|e| BusError::Consume(format!("term: {e}")))?;
+                .map_err(|source| BusError::Consume {
+                    what: "terminate",
+                    source,
+                })?;
         }
         Ok(())
     }

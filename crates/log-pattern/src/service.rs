@@ -166,7 +166,10 @@ impl LogPatternSensor {
                 self.metrics.error("publish");
                 self.on_error(
                     "nats".into(),
-                    format!("publish failed, finding queued for retry: {e}"),
+                    format!(
+                        "publish failed, finding queued for retry: {}",
+                        inspector_runtime::error_chain(&e)
+                    ),
                 );
             }
         }
@@ -204,7 +207,10 @@ impl LogPatternSensor {
         self.runs += 1;
         if let Err(e) = self.bus.publish_run(&run).await {
             self.metrics.error("publish");
-            tracing::error!(error = %e, "run summary queued for retry");
+            tracing::error!(
+                error = &e as &dyn std::error::Error,
+                "run summary queued for retry"
+            );
         }
         self.metrics.window_done();
         self.metrics
@@ -297,15 +303,16 @@ pub async fn start_source(
         SourceConfig::Kubernetes(kubernetes) => {
             let client = match &kubernetes.api_url {
                 Some(url) => {
-                    let url = url.parse().map_err(|e| {
-                        ServeError::Kubernetes(format!("source.api_url {url:?}: {e}"))
+                    let uri = url.parse().map_err(|source| ServeError::ApiUrl {
+                        url: url.clone(),
+                        source,
                     })?;
-                    kube::Client::try_from(kube::Config::new(url))
-                        .map_err(|e| ServeError::Kubernetes(e.to_string()))?
+                    kube::Client::try_from(kube::Config::new(uri))
+                        .map_err(ServeError::Kubernetes)?
                 }
-                None => kube::Client::try_default().await.map_err(|e| {
-                    ServeError::Kubernetes(format!("no in-cluster config or kubeconfig: {e}"))
-                })?,
+                None => kube::Client::try_default()
+                    .await
+                    .map_err(ServeError::NoKubeConfig)?,
             };
             tokio::spawn(follow_kubernetes(
                 client,
@@ -326,9 +333,17 @@ pub async fn start_source(
 pub enum ServeError {
     #[error(transparent)]
     Membership(inspector_membership::MembershipError),
-    #[error("kubernetes client: {0}")]
-    Kubernetes(String),
-    #[error("ops server: {0}")]
+    #[error("source.api_url {url:?} is not a URL")]
+    ApiUrl {
+        url: String,
+        #[source]
+        source: http::uri::InvalidUri,
+    },
+    #[error("kubernetes client")]
+    Kubernetes(#[source] kube::Error),
+    #[error("no in-cluster config or kubeconfig for the kubernetes source")]
+    NoKubeConfig(#[source] kube::Error),
+    #[error("ops server")]
     Ops(#[from] std::io::Error),
 }
 

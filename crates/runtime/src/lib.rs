@@ -34,6 +34,19 @@ pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// An error and its sources on one line (`publish to x failed: timed out`),
+/// for run summaries and reports that a person or an LLM reads.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// This service's name: the executable's file name (`aggregator`,
 /// `trend-predictor`, ...), for `inspector_build_info`.
 pub fn service_name() -> String {

@@ -48,7 +48,7 @@ pub async fn publish_pass(
             }
             Err(error) => {
                 metrics.error("publish");
-                publish_failure = Some(error.to_string());
+                publish_failure = Some(crate::error_chain(&error));
             }
         }
     }
@@ -73,7 +73,10 @@ pub async fn publish_pass(
     };
     if let Err(error) = bus.publish_run(&run).await {
         metrics.error("publish");
-        tracing::error!(%error, "publishing the run summary failed; kept for retry");
+        tracing::error!(
+            error = &error as &dyn std::error::Error,
+            "publishing the run summary failed; kept for retry"
+        );
     }
     metrics.publish_pending.set(bus.pending().await as i64);
     metrics.pass_done(elapsed);

@@ -145,20 +145,14 @@ pub async fn request_report(client: &async_nats::Client, prefix: &str) -> Option
     }
 }
 
-/// Counts messages on `subject` in the background.
-pub async fn count_messages(
-    client: &async_nats::Client,
-    subject: String,
-) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
-    use futures::StreamExt;
-    let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let mut subscription = client.subscribe(subject).await.unwrap();
-    client.flush().await.unwrap();
-    let seen = counter.clone();
-    tokio::spawn(async move {
-        while subscription.next().await.is_some() {
-            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        }
-    });
-    counter
+/// Alert transitions stored in the alerts stream so far. The aggregator
+/// publishes them durably (acknowledged by JetStream) before it moves on, so
+/// this needs no waiting.
+pub async fn stored_alert_transitions(env: &Env) -> u64 {
+    let jetstream = async_nats::jetstream::new(env.nats_client().await);
+    let mut stream = jetstream
+        .get_stream(env.config().nats.alert_stream_name())
+        .await
+        .expect("the alerts stream exists");
+    stream.info().await.expect("stream info").state.messages
 }
