@@ -325,8 +325,9 @@ impl Drain {
     }
 
     fn add_tokens(&mut self, tokens: &[&str]) -> (ClusterId, Change) {
-        if let Some(id) = self.best_live_match(tokens) {
-            let cluster = self.clusters.get_mut(&id).expect("leaf ids are live");
+        if let Some(id) = self.best_live_match(tokens)
+            && let Some(cluster) = self.clusters.get_mut(&id)
+        {
             let changed = cluster.merge(tokens);
             cluster.size += 1;
             if let Some(recency) = &mut self.recency {
@@ -363,7 +364,13 @@ impl Drain {
     fn best_live_match(&self, tokens: &[&str]) -> Option<ClusterId> {
         let leaf = self.tree.leaf_for(tokens, self.max_node_depth)?;
         if tokens.is_empty() {
-            return self.tree.nodes[leaf as usize].cluster_ids.first().copied();
+            // A leaf may still list clusters evicted since it was built
+            // (they are pruned only on the next insert there): skip them.
+            return self.tree.nodes[leaf as usize]
+                .cluster_ids
+                .iter()
+                .copied()
+                .find(|id| self.clusters.contains_key(id));
         }
         best_of(
             self.tree.nodes[leaf as usize]

@@ -245,3 +245,43 @@ fn tokenizes_like_python_split() {
     let (_, _, template) = add(&mut d, " a\x0bb\x0cc\x1cd\x1fe\u{a0}f  g\r\n");
     assert_eq!(template, "a b c d e f g");
 }
+
+/// Regression: a blank line (no tokens) whose cluster was evicted made the
+/// next blank line panic ("leaf ids are live"): the leaf still listed the
+/// evicted id. Binary log content produced such lines (issue 10, case 2).
+#[test]
+fn a_blank_line_after_its_cluster_was_evicted_does_not_panic() {
+    let mut d = drain(DrainConfig {
+        max_clusters: Some(2),
+        ..DrainConfig::default()
+    });
+    let blank = add(&mut d, "   ");
+    assert_eq!(blank.1, Change::Created);
+    add(&mut d, "connection refused by server");
+    add(&mut d, "user logged out cleanly");
+    assert_eq!(d.evicted_count(), 1, "the blank-line cluster was evicted");
+    let again = add(&mut d, "\t");
+    assert_eq!(again.0, blank.0, "revived under its old id");
+    assert_eq!(again.1, Change::Revived);
+}
+
+/// Random bytes (decoded lossily, as the log source does) through a small
+/// capped engine: nothing panics, and the cap holds.
+#[test]
+fn random_binary_lines_never_panic() {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand::rngs::StdRng::seed_from_u64(10);
+    let mut d = drain(DrainConfig {
+        max_clusters: Some(50),
+        max_graveyard: 200,
+        ..DrainConfig::default()
+    });
+    for _ in 0..20_000 {
+        let len = rng.random_range(0..40);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let line = String::from_utf8_lossy(&bytes);
+        d.add(&line);
+        assert!(d.cluster_count() <= 50);
+        assert!(d.evicted_count() <= 200);
+    }
+}
