@@ -276,8 +276,16 @@ pub async fn serve(
     let _ = api.set(running.handle.shared().clone());
     ops.set_ready(true);
     tracing::info!("aggregator running");
-    let _ = running.intake.await;
-    for task in [running.responders, running.pusher].into_iter().flatten() {
+    // A task that dies fails /healthz (Kubernetes restarts the pod) rather
+    // than leaving a service that answers but no longer works.
+    let mut tasks = vec![ops.supervise("intake", running.intake, shutdown.clone())];
+    if let Some(responders) = running.responders {
+        tasks.push(ops.supervise("query responders", responders, shutdown.clone()));
+    }
+    if let Some(pusher) = running.pusher {
+        tasks.push(ops.supervise("alertmanager pusher", pusher, shutdown.clone()));
+    }
+    for task in tasks {
         let _ = task.await;
     }
     Ok(server.await.unwrap_or(Ok(()))?)

@@ -276,3 +276,43 @@ async fn switched_off_sensors_and_run_errors_are_reported() {
     assert!(next.sensors.iter().all(|s| s.errors.is_empty()));
     aggregator.stop().await;
 }
+
+/// Issue 10, case 1: a run summary claiming an absurd interval used to panic
+/// the intake (and, never acknowledged, every restarted aggregator after
+/// it). Now it is rejected at the edge, terminated, counted, and the intake
+/// goes on.
+#[tokio::test]
+async fn a_poison_run_summary_is_rejected_not_fatal() {
+    let env = Env::start();
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(env.config(), "agg").await;
+    let now = chrono::Utc::now();
+    bus.publish_run(&SensorRun {
+        sensor: "trend-predictor".into(),
+        instance: "evil".into(),
+        started_at: now,
+        finished_at: now,
+        findings: 0,
+        errors: vec![],
+        interval_seconds: 10_000_000_000_000_000,
+        shadow: false,
+    })
+    .await
+    .unwrap();
+    bus.publish_finding(&finding("after_the_poison", &[]))
+        .await
+        .unwrap();
+    aggregator.wait_processed(2).await;
+    let report = aggregator.report_now().await;
+    assert_eq!(report.malformed_messages, 1);
+    assert_eq!(keys(&report), ["after_the_poison"]);
+    // Terminated and acknowledged: nothing left for a restart to choke on.
+    let state = bus.consumer_state("aggregator").await.unwrap();
+    assert_eq!((state.pending, state.ack_pending), (0, 0), "{state:?}");
+    aggregator.stop().await;
+    let again = Aggregator::start(env.config(), "agg-2").await;
+    tokio::time::timeout(Duration::from_secs(2), again.report_now())
+        .await
+        .expect("a restarted aggregator is alive");
+    again.stop().await;
+}

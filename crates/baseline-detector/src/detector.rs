@@ -57,7 +57,7 @@ fn without_name(labels: &Labels) -> Labels {
 pub fn regular_values(series: &Series, start_ms: i64, step_ms: i64, count: usize) -> Vec<f64> {
     let mut values = vec![f64::NAN; count];
     for sample in &series.samples {
-        let offset = sample.t_ms - start_ms;
+        let offset = sample.t_ms.saturating_sub(start_ms);
         if offset >= 0 && offset % step_ms == 0 {
             let index = (offset / step_ms) as usize;
             if index < count {
@@ -251,8 +251,9 @@ impl<S: MetricSource> Detector<S> {
                     continue;
                 };
                 outcome.series_judged += 1;
-                let steps_ahead = (((sample.t_ms - model.until_ms) as f64 / step_ms as f64).ceil()
-                    as i64)
+                let steps_ahead = ((sample.t_ms.saturating_sub(model.until_ms) as f64
+                    / step_ms as f64)
+                    .ceil() as i64)
                     .max(1) as usize;
                 let assessment = model.baseline.assess(sample.value, steps_ahead, thresholds);
                 let Some(severity) = assessment.severity else {

@@ -93,6 +93,7 @@ pub async fn serve(
             }
         })
     };
+    let retrainer = host.ops.supervise("retrain", retrainer, shutdown.clone());
     host.ops.set_ready(true);
     tracing::info!(metrics = config.metrics.len(), "baseline-detector running");
     let mut ticker = tokio::time::interval(config.interval);

@@ -150,11 +150,23 @@ fn parse_sample((t, v): &(f64, String)) -> Result<Sample, PrometheusError> {
             PrometheusError::Decode(format!("sample value {other:?} is not a number"))
         })?,
     };
+    // A timestamp outside what a monitoring system can mean is hostile or
+    // broken input: reject it here, so no arithmetic downstream overflows.
+    if !t.is_finite() || t.abs() > MAX_ABS_TIMESTAMP_SECONDS {
+        return Err(PrometheusError::Decode(format!(
+            "sample timestamp {t} is outside ±{MAX_ABS_TIMESTAMP_SECONDS} s"
+        )));
+    }
     Ok(Sample {
         t_ms: (t * 1000.0).round() as i64,
         value,
     })
 }
+
+/// Largest sample timestamp accepted, in seconds from the epoch (about the
+/// year 5138); differences of such timestamps in milliseconds fit an `i64`
+/// many times over.
+pub const MAX_ABS_TIMESTAMP_SECONDS: f64 = 1e11;
 
 fn format_time(time: DateTime<Utc>) -> String {
     format!("{:.3}", time.timestamp_millis() as f64 / 1000.0)
@@ -394,6 +406,17 @@ impl MetricSource for PrometheusClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A Prometheus (or a stand-in) answering an absurd timestamp used to
+    /// overflow the trend fit (issue 10, case 3): now a decode error.
+    #[test]
+    fn absurd_timestamps_are_rejected() {
+        for t in [-1e30, 1e30, f64::NAN, f64::INFINITY, 2e11] {
+            let error = parse_sample(&(t, "1".into())).unwrap_err();
+            assert!(error.to_string().contains("timestamp"), "{t}: {error}");
+        }
+        assert_eq!(parse_sample(&(-1.5, "1".into())).unwrap().t_ms, -1500);
+    }
 
     #[test]
     fn non_finite_values_parse() {

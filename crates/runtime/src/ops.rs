@@ -23,6 +23,8 @@ use tokio_util::sync::CancellationToken;
 pub struct OpsState {
     ready: Arc<AtomicBool>,
     registry: Arc<Registry>,
+    /// Tasks the service needs that ended before shutdown, and how.
+    failed: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl OpsState {
@@ -40,7 +42,50 @@ impl OpsState {
         OpsState {
             ready: Arc::new(AtomicBool::new(false)),
             registry: Arc::new(registry),
+            failed: Arc::default(),
         }
+    }
+
+    /// Watches a task the service needs: if it panics, or ends before
+    /// `shutdown`, `/healthz` fails from then on (so Kubernetes restarts the
+    /// pod) and the reason is logged and served. The returned handle ends
+    /// when the task does, so callers still wait for it at shutdown.
+    pub fn supervise(
+        &self,
+        name: &'static str,
+        task: tokio::task::JoinHandle<()>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let failed = self.failed.clone();
+        tokio::spawn(async move {
+            let reason = match task.await {
+                Ok(()) if shutdown.is_cancelled() => return,
+                Ok(()) => format!("task {name} ended unexpectedly"),
+                Err(error) if error.is_panic() => {
+                    let payload = error.into_panic();
+                    let message = payload
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| payload.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "non-text panic".into());
+                    format!("task {name} panicked: {message}")
+                }
+                Err(_) => return, // cancelled (aborted on purpose)
+            };
+            tracing::error!(task = name, %reason, "a task the service needs has died; /healthz now fails");
+            failed
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .push(reason);
+        })
+    }
+
+    /// Why the service is unhealthy, if it is.
+    pub fn failures(&self) -> Vec<String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     pub fn set_ready(&self, ready: bool) {
@@ -64,10 +109,19 @@ impl OpsState {
 /// routes into it.
 pub fn ops_router(state: OpsState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+async fn healthz(State(state): State<OpsState>) -> impl IntoResponse {
+    let failures = state.failures();
+    if failures.is_empty() {
+        (StatusCode::OK, "ok".to_string())
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, failures.join("\n"))
+    }
 }
 
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
@@ -291,5 +345,46 @@ mod tests {
             "# HELP a_seconds_total Time.\n# TYPE a_seconds_total counter\na_seconds_total 2\n\
              # HELP b_info Build.\n# TYPE b_info gauge\nb_info{v=\"1\"} 1\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_panicked_task_fails_healthz() {
+        crate::install_crypto_provider();
+        let state = OpsState::new(Registry::default());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/healthz", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        tokio::spawn(serve_http(
+            listener,
+            ops_router(state.clone()),
+            shutdown.clone(),
+        ));
+        assert_eq!(reqwest::get(&url).await.unwrap().status(), 200);
+        let doomed = tokio::spawn(async { panic!("retrain blew up") });
+        let _watcher = state.supervise("retrain", doomed, shutdown.clone());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let response = reqwest::get(&url).await.unwrap();
+            if response.status() == 503 {
+                let body = response.text().await.unwrap();
+                assert!(
+                    body.contains("task retrain panicked: retrain blew up"),
+                    "{body}"
+                );
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "healthz stayed 200");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // A task that ends because of shutdown is not a failure.
+        let quiet = CancellationToken::new();
+        let state = OpsState::new(Registry::default());
+        quiet.cancel();
+        state
+            .supervise("done", tokio::spawn(async {}), quiet)
+            .await
+            .unwrap();
+        assert!(state.failures().is_empty());
+        shutdown.cancel();
     }
 }

@@ -65,7 +65,7 @@ impl LinearFit {
     /// The fitted value at `t_ms`. Same arithmetic as `predict_linear`:
     /// `slope * (t - origin) + intercept`.
     pub fn value_at(&self, t_ms: i64) -> f64 {
-        let dt = (t_ms - self.origin_ms) as f64 / 1e3;
+        let dt = t_ms.saturating_sub(self.origin_ms) as f64 / 1e3;
         self.slope_per_second * dt + self.value_at_origin
     }
 
@@ -132,7 +132,8 @@ pub fn fit_line(points: &[Point], origin_ms: i64) -> Result<LinearFit, FitError>
     let mut constant = true;
     for p in points {
         constant &= p.value == first;
-        let x = (p.t_ms - origin_ms) as f64 / 1e3;
+        // Saturating: the client bounds timestamps, but this crate trusts no caller.
+        let x = p.t_ms.saturating_sub(origin_ms) as f64 / 1e3;
         sum_x.add(x);
         sum_y.add(p.value);
         sum_xy.add(x * p.value);
@@ -164,7 +165,8 @@ pub fn fit_line(points: &[Point], origin_ms: i64) -> Result<LinearFit, FitError>
     let mean_y = sum_y / n;
     let (mut ss_res, mut ss_tot) = (CompensatedSum::default(), CompensatedSum::default());
     for p in points {
-        let x = (p.t_ms - origin_ms) as f64 / 1e3;
+        // Saturating: the client bounds timestamps, but this crate trusts no caller.
+        let x = p.t_ms.saturating_sub(origin_ms) as f64 / 1e3;
         let residual = p.value - (slope * x + intercept);
         ss_res.add(residual * residual);
         let deviation = p.value - mean_y;
