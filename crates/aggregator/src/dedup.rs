@@ -9,7 +9,15 @@
 //!
 //! When Redis does not answer, an in-process map takes over and the report
 //! says so (`dedup_degraded`). The map also shadows every Redis decision, so
-//! keys claimed just before Redis went away are still known.
+//! keys claimed just before Redis went away are still known, and a Redis
+//! that comes back empty (restarted, failed over to a replica that had not
+//! caught up) cannot make a claim of this window new again: when Redis says
+//! "new" but this process saw another finding claim the key inside the TTL,
+//! it is a duplicate.
+//!
+//! A Redis that fails is not asked again for [`CIRCUIT_COOLDOWN`]: a hung
+//! Redis costs one timeout per cool-down, not one per finding, so intake
+//! keeps its pace on the in-process map meanwhile.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -20,6 +28,12 @@ use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
+
+/// A Redis error as a person reads it: its kind says "authentication
+/// failed" or "connection refused" before the detail.
+fn describe(error: &redis::RedisError) -> String {
+    inspector_runtime::error_chain(error)
+}
 
 /// What the dedup store says about a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +46,9 @@ pub enum Verdict {
     Duplicate,
 }
 
+/// How long Redis is left alone after it failed.
+pub const CIRCUIT_COOLDOWN: Duration = Duration::from_secs(5);
+
 /// The dedup store (Redis with an in-process fallback).
 pub struct Deduplicator {
     redis: Option<RedisConnection>,
@@ -41,6 +58,14 @@ pub struct Deduplicator {
     local: HashMap<String, (String, DateTime<Utc>)>,
     /// Why Redis was not used at least once since the last report, if so.
     degraded: Option<String>,
+    /// Redis is not asked before this (after a failure), with the failure.
+    open_until: Option<(tokio::time::Instant, String)>,
+    /// Checks that asked Redis since the last report.
+    asked: u64,
+    /// Claims Redis had forgotten, since the last report.
+    forgotten: u64,
+    /// Redis refuses our credentials: a config problem, not an outage.
+    refused: Option<String>,
 }
 
 impl std::fmt::Debug for Deduplicator {
@@ -146,6 +171,10 @@ impl Deduplicator {
     pub fn new(redis: Option<RedisConnection>, config: &RedisConfig, ttl: Duration) -> Self {
         Deduplicator {
             degraded: None,
+            open_until: None,
+            asked: 0,
+            forgotten: 0,
+            refused: None,
             redis,
             key_prefix: config.key_prefix.clone(),
             ttl,
@@ -157,9 +186,17 @@ impl Deduplicator {
     /// Atomically claims `key` for `finding_id` unless already claimed in the TTL.
     pub async fn check(&mut self, key: &str, finding_id: &str, now: DateTime<Utc>) -> Verdict {
         let local = self.check_local(key, finding_id, now);
+        if let Some((until, reason)) = &self.open_until {
+            if tokio::time::Instant::now() < *until {
+                let reason = format!("{reason}; not asked again for up to {CIRCUIT_COOLDOWN:?}");
+                return self.fall_back(reason, local);
+            }
+            self.open_until = None;
+        }
         let Some(redis) = self.redis.as_mut() else {
             return local;
         };
+        self.asked += 1;
         let redis_key = format!("{}:dedup:{key}", self.key_prefix);
         let ttl = self.ttl.as_secs().max(1);
         let attempt = async {
@@ -185,13 +222,69 @@ impl Deduplicator {
         };
         // The connection's own timeouts bound each command; this bounds both.
         match tokio::time::timeout(self.timeout * 3, attempt).await {
-            Ok(Ok(verdict)) => verdict,
-            Ok(Err(error)) => self.fall_back(format!("redis unreachable: {error}"), local),
-            Err(_) => self.fall_back(
-                format!("redis did not answer within {:?}", self.timeout * 3),
-                local,
-            ),
+            // Redis forgot a claim this process saw made: keep the duplicate.
+            Ok(Ok(Verdict::New)) if local == Verdict::Duplicate => {
+                self.refused = None;
+                self.forgotten += 1;
+                Verdict::Duplicate
+            }
+            Ok(Ok(verdict)) => {
+                self.refused = None;
+                verdict
+            }
+            Ok(Err(error)) => {
+                let reason = format!("redis unreachable: {}", describe(&error));
+                self.open_circuit(reason.clone());
+                self.fall_back(reason, local)
+            }
+            Err(_) => {
+                let reason = format!("redis did not answer within {:?}", self.timeout * 3);
+                self.open_circuit(reason.clone());
+                self.fall_back(reason, local)
+            }
         }
+    }
+
+    /// Why Redis refuses this aggregator (wrong password or ACL), if it
+    /// does: readiness fails with it.
+    pub fn refused(&self) -> Option<String> {
+        self.refused.clone()
+    }
+
+    fn open_circuit(&mut self, reason: String) {
+        let lower = reason.to_lowercase();
+        self.refused = ["wrongpass", "noauth", "authentication", "noperm"]
+            .iter()
+            .any(|word| lower.contains(word))
+            .then(|| reason.clone());
+        self.open_until = Some((tokio::time::Instant::now() + CIRCUIT_COOLDOWN, reason));
+    }
+
+    /// Asks Redis whether it answers (PING), when no check asked it since
+    /// the last report, so a quiet window still says whether dedup works
+    /// (a wrong password shows up here, not only when findings arrive).
+    pub async fn probe(&mut self) {
+        if self.asked > 0 || self.degraded.is_some() {
+            return;
+        }
+        let Some(redis) = self.redis.as_mut() else {
+            return;
+        };
+        let command = redis::cmd("PING");
+        let ping = command.query_async::<String>(redis);
+        let reason = match tokio::time::timeout(self.timeout * 3, ping).await {
+            Ok(Ok(_)) => {
+                self.refused = None;
+                return;
+            }
+            Ok(Err(error)) => format!("redis unreachable: {}", describe(&error)),
+            Err(_) => format!("redis did not answer within {:?}", self.timeout * 3),
+        };
+        self.open_circuit(reason.clone());
+        if self.degraded.is_none() {
+            tracing::error!(%reason, "dedup falls back to in-process memory");
+        }
+        self.degraded = Some(reason);
     }
 
     fn fall_back(&mut self, reason: String, local: Verdict) -> Verdict {
@@ -228,6 +321,14 @@ impl Deduplicator {
     /// the last call (then the fallback was used); resets that state. Running
     /// without Redis on purpose (the demo) is not degraded.
     pub fn take_status(&mut self) -> (String, bool) {
+        self.asked = 0;
+        if self.forgotten > 0 {
+            tracing::warn!(
+                claims = self.forgotten,
+                "Redis had forgotten dedup claims (restarted or failed over); kept them from memory"
+            );
+            self.forgotten = 0;
+        }
         match (&self.redis, self.degraded.take()) {
             (Some(_), None) => ("redis".into(), false),
             (Some(_), Some(reason)) => (format!("in-process fallback ({reason})"), true),

@@ -166,6 +166,8 @@ impl Intake {
             );
             self.shared.core().requeue_alert_changes(changes);
         }
+        self.dedup.probe().await;
+        self.shared.set_redis_refused(self.dedup.refused());
         let dedup = self.dedup.take_status();
         let delivery = self
             .notifier

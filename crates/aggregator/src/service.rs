@@ -170,10 +170,14 @@ pub async fn start(
         spawn_consumer_watch(bus.clone(), consumer, metrics.clone(), shutdown.clone());
     }
     let (sender, receiver) = mpsc::channel(8);
+    let mut dedup = Deduplicator::new(redis, &config.redis, config.dedup_ttl);
+    // Learn at once whether Redis answers and accepts us (readiness says so).
+    dedup.probe().await;
+    shared.set_redis_refused(dedup.refused());
     let intake = Intake {
         shared: shared.clone(),
         bus: bus.clone(),
-        dedup: Deduplicator::new(redis, &config.redis, config.dedup_ttl),
+        dedup,
         store,
         notifier,
         push_now,
@@ -275,6 +279,27 @@ pub async fn serve(
     };
     let _ = api.set(running.handle.shared().clone());
     ops.set_ready(true);
+    // Redis refusing our credentials is a config problem: say so on /readyz
+    // (an outage is not: dedup then runs in process and the report says so).
+    {
+        let shared = running.handle.shared().clone();
+        let ops = ops.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = ticker.tick() => {}
+                }
+                ops.set_problem(
+                    shared
+                        .redis_refused()
+                        .map(|reason| format!("dedup store refuses us: {reason}")),
+                );
+            }
+        });
+    }
     tracing::info!("aggregator running");
     // A task that dies fails /healthz (Kubernetes restarts the pod) rather
     // than leaving a service that answers but no longer works.

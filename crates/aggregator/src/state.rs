@@ -18,6 +18,8 @@ pub struct Shared {
     latest: RwLock<Option<InspectionReport>>,
     /// Messages taken from the intake so far (any outcome).
     processed: AtomicU64,
+    /// Why Redis refuses this aggregator (credentials), if it does.
+    redis_refused: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -26,7 +28,23 @@ impl Shared {
             core: Mutex::new(core),
             latest: RwLock::new(latest),
             processed: AtomicU64::new(0),
+            redis_refused: Mutex::new(None),
         }
+    }
+
+    /// Why Redis refuses this aggregator, as of the last report.
+    pub fn redis_refused(&self) -> Option<String> {
+        self.redis_refused
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_redis_refused(&self, refused: Option<String>) {
+        *self
+            .redis_refused
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = refused;
     }
 
     /// The core, for one synchronous step. A panic while it was held

@@ -78,3 +78,70 @@ fn waits_for_nats_then_serves_and_stops_on_sigterm() {
     let status = child.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
 }
+
+/// Issue 10, case 5: a wrong Redis password is a failed readiness that
+/// says why, and the report says dedup is degraded, even with no findings.
+#[test]
+fn a_wrong_redis_password_fails_readiness_with_the_reason() {
+    inspector_runtime::install_crypto_provider();
+    let redis = RedisServer::start_with(&["--requirepass", "right-secret"]);
+    let nats = NatsServer::start();
+    let port = free_port();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "report_interval: 1s\n").unwrap();
+    let url = redis.url().replace("redis://", "redis://:wrong-secret@");
+    let mut child = ServiceProcess::spawn(
+        Command::new(env!("CARGO_BIN_EXE_aggregator"))
+            .arg("--config")
+            .arg(file.path())
+            .env("INSPECTOR_NATS__URL", nats.url())
+            .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("bin"))
+            .env("INSPECTOR_REDIS__URL", url)
+            .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        let url = format!("http://127.0.0.1:{port}{path}");
+        runtime.block_on(async move {
+            let response = reqwest::get(url).await?;
+            let status = response.status().as_u16();
+            Ok::<_, reqwest::Error>((status, response.text().await?))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        if let Ok((503, body)) = get("/readyz")
+            && body.contains("refuses")
+        {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "readiness never named the refusal"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        body.to_lowercase().contains("pass") || body.contains("auth"),
+        "{body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok((200, report)) = get("/v1/report/latest") {
+            let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+            if report["dedup_degraded"] == true {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the report never said degraded");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = child.terminate(Duration::from_secs(15));
+    assert!(status.success(), "{status}");
+}

@@ -316,3 +316,71 @@ async fn a_poison_run_summary_is_rejected_not_fatal() {
         .expect("a restarted aggregator is alive");
     again.stop().await;
 }
+
+/// Issue 10, case 5: Redis restarting empty inside the dedup window must not
+/// report the same condition again.
+#[tokio::test]
+async fn redis_losing_its_keys_does_not_re_report() {
+    let env = Env::start();
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(env.config(), "agg").await;
+    bus.publish_finding(&finding("disk", &[("node", "n1")]))
+        .await
+        .unwrap();
+    aggregator.wait_processed(1).await;
+    assert_eq!(aggregator.report_now().await.findings.len(), 1);
+
+    // Everything Redis knew is gone (a restart without persistence).
+    let client = redis::Client::open(env.redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let mut again = finding("disk", &[("node", "n1")]);
+    again.detected_at += chrono::Duration::seconds(60);
+    bus.publish_finding(&again.with_computed_id())
+        .await
+        .unwrap();
+    aggregator.wait_processed(2).await;
+    let report = aggregator.report_now().await;
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.duplicates_suppressed, 1);
+    assert!(!report.dedup_degraded, "Redis answered all along");
+    aggregator.stop().await;
+}
+
+/// Issue 10, case 5: a Redis that accepts connections and never answers
+/// costs one timeout per cool-down, not one per finding.
+#[tokio::test]
+async fn a_hung_redis_does_not_throttle_intake() {
+    let env = Env::start();
+    // Accepts, reads, never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("redis://{}", hung.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let mut config = env.config();
+    config.redis.url = hung_url;
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(config, "agg").await;
+    let started = std::time::Instant::now();
+    for i in 0..300 {
+        bus.publish_finding(&finding(&format!("k{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    aggregator.wait_processed(300).await;
+    let took = started.elapsed();
+    // Each Redis attempt times out after 0.9 s; one per 5 s cool-down.
+    assert!(took < Duration::from_secs(6), "300 findings took {took:?}");
+    let report = aggregator.report_now().await;
+    assert_eq!(report.findings.len(), 300);
+    assert!(report.dedup_degraded);
+    aggregator.stop().await;
+}

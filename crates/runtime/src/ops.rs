@@ -25,6 +25,9 @@ pub struct OpsState {
     registry: Arc<Registry>,
     /// Tasks the service needs that ended before shutdown, and how.
     failed: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Why the service cannot do its job although it started (a wrong
+    /// password, say): `/readyz` fails with it.
+    unready: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl OpsState {
@@ -43,7 +46,24 @@ impl OpsState {
             ready: Arc::new(AtomicBool::new(false)),
             registry: Arc::new(registry),
             failed: Arc::default(),
+            unready: Arc::default(),
         }
+    }
+
+    /// Marks the service unable to do its job (`Some(reason)`) or able
+    /// again (`None`), whatever `set_ready` said.
+    pub fn set_problem(&self, problem: Option<String>) {
+        *self
+            .unready
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = problem;
+    }
+
+    fn problem(&self) -> Option<String> {
+        self.unready
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Watches a task the service needs: if it panics, or ends before
@@ -125,10 +145,13 @@ async fn healthz(State(state): State<OpsState>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<OpsState>) -> impl IntoResponse {
-    if state.is_ready() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    match (state.is_ready(), state.problem()) {
+        (true, None) => (StatusCode::OK, "ready".to_string()),
+        (_, Some(problem)) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {problem}"),
+        ),
+        (false, None) => (StatusCode::SERVICE_UNAVAILABLE, "not ready".to_string()),
     }
 }
 

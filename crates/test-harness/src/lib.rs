@@ -223,6 +223,13 @@ pub struct RedisServer {
 
 impl RedisServer {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `redis-server` arguments, e.g.
+    /// `["--requirepass", "secret"]` (readiness is then judged by `PING`
+    /// answering at all, authenticated or not).
+    pub fn start_with(extra: &[&str]) -> Self {
         let binary = require_binary("redis-server", "redis-server");
         let dir = TempDir::with_prefix("inspector-redis-").expect("temp dir");
         // Another process may take the port between our probe and redis'
@@ -244,6 +251,10 @@ impl RedisServer {
                 "--logfile".into(),
                 log.display().to_string(),
             ];
+            let args: Vec<String> = args
+                .into_iter()
+                .chain(extra.iter().map(|a| a.to_string()))
+                .collect();
             let mut child = spawn(&binary, &args, &dir.path().join("redis.out"));
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let deadline = Instant::now() + STARTUP_TIMEOUT;
@@ -295,7 +306,8 @@ fn redis_ping(addr: SocketAddr) -> bool {
         return false;
     }
     let mut buf = [0u8; 16];
-    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+    // `-NOAUTH` from a server with a password is an answer too.
+    matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG") || buf[..n].starts_with(b"-NOAUTH"))
 }
 
 impl Drop for RedisServer {
