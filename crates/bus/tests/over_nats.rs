@@ -138,10 +138,22 @@ async fn a_replicated_stream_survives_the_loss_of_one_server() {
         }
     }
     bus.drain_outbox(Duration::from_secs(30)).await;
-    let mut inbox = bus
-        .inbox("aggregator", Duration::from_secs(30), 1000)
-        .await
-        .unwrap();
+    // The consumer is created as the aggregator does: retried while the
+    // cluster elects new leaders for what the lost server led.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let mut inbox = loop {
+        match bus.inbox("aggregator", Duration::from_secs(30), 1000).await {
+            Ok(inbox) => break inbox,
+            Err(error) => {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no consumer: {}",
+                    error
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..40 {
         let f = next_finding(&mut inbox).await;
