@@ -56,6 +56,51 @@ pub struct AggregatorConfig {
     /// Where alerts are pushed (none: nowhere but the stream and reports).
     #[serde(default)]
     pub alertmanager: AlertmanagerConfig,
+    /// Who may read `/v1/*` (reports carry queries, labels and log lines).
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// Access to the HTTP API. `/healthz`, `/readyz` and `/metrics` stay open.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// A file holding the bearer token every `/v1/*` request must present
+    /// (`Authorization: Bearer <token>`), e.g. a mounted Kubernetes Secret.
+    /// Unset: no authentication (bind to loopback then).
+    #[serde(default)]
+    pub bearer_token_file: Option<std::path::PathBuf>,
+}
+
+/// Why the API token cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiTokenError {
+    #[error("api.bearer_token_file {}: unreadable", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("api.bearer_token_file {}: the token must be at least 16 characters", path.display())]
+    TooShort { path: std::path::PathBuf },
+}
+
+impl ApiConfig {
+    /// The token, read from its file (surrounding white space trimmed).
+    pub fn bearer_token(&self) -> Result<Option<String>, ApiTokenError> {
+        let Some(path) = &self.bearer_token_file else {
+            return Ok(None);
+        };
+        let token = std::fs::read_to_string(path).map_err(|source| ApiTokenError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let token = token.trim();
+        if token.len() < 16 {
+            return Err(ApiTokenError::TooShort { path: path.clone() });
+        }
+        Ok(Some(token.to_string()))
+    }
 }
 
 /// The alert lifecycle.
@@ -154,7 +199,7 @@ fn default_max_ack_pending() -> i64 {
     20_000
 }
 fn default_listen() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9100))
+    SocketAddr::from(([127, 0, 0, 1], 9100))
 }
 fn default_redis_url() -> String {
     "redis://127.0.0.1:6379".into()
@@ -242,6 +287,7 @@ impl Default for AggregatorConfig {
             sensors: default_sensors(),
             alerts: AlertsConfig::default(),
             alertmanager: AlertmanagerConfig::default(),
+            api: ApiConfig::default(),
         }
     }
 }
@@ -250,6 +296,9 @@ impl AggregatorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.nats.validate()?;
+        self.api
+            .bearer_token()
+            .map_err(|e| inspector_runtime::error_chain(&e))?;
         if self.alerts.resolve_after_passes == 0 {
             return Err("alerts.resolve_after_passes must be at least 1".into());
         }
@@ -294,10 +343,24 @@ impl AggregatorConfig {
                 "redis.cluster: {node:?} must start with redis:// or rediss://"
             ));
         }
+        let fields = std::iter::once(("redis.url", &self.redis.url)).chain(
+            self.redis
+                .cluster
+                .iter()
+                .map(|node| ("redis.cluster", node)),
+        );
+        for (field, url) in fields {
+            if redis::IntoConnectionInfo::into_connection_info(url.as_str()).is_err() {
+                return Err(format!(
+                    "{field}: {:?} is not a Redis URL",
+                    inspector_domain::redact_url(url)
+                ));
+            }
+        }
         if !is_redis_url(&self.redis.url) {
             return Err(format!(
                 "redis.url must start with redis:// or rediss://, got {:?}",
-                self.redis.url
+                inspector_domain::redact_url(&self.redis.url)
             ));
         }
         if let Some(ack_wait) = self.ack_wait
@@ -363,5 +426,29 @@ mod tests {
             ..AggregatorConfig::default()
         };
         assert!(bad.validate().unwrap_err().starts_with("redis.url"));
+    }
+
+    /// Issue 10, case 9: a bad URL is an error naming the field, and a
+    /// password in it is never printed.
+    #[test]
+    fn bad_urls_name_the_field_and_hide_the_password() {
+        let mut config = AggregatorConfig::default();
+        config.redis.url = "redis://:hunter2@bad host:6379".into();
+        let error = config.validate().unwrap_err();
+        assert!(error.starts_with("redis"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let mut config = AggregatorConfig::default();
+        config.nats.url = "nats://user:hunter2@[::1".into();
+        let error = config.validate().unwrap_err();
+        assert!(error.starts_with("nats.url"), "{error}");
+        assert!(!error.contains("hunter2"), "{error}");
+        let mut config = AggregatorConfig::default();
+        config.alertmanager.urls = vec!["am:9093".into()];
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .starts_with("alertmanager.urls")
+        );
     }
 }

@@ -49,7 +49,7 @@ impl AggregatorHandle {
     pub fn api_router(&self) -> Router {
         let state = ApiState::default();
         let _ = state.set(self.shared.clone());
-        api_router(state)
+        api_router(state, None)
     }
 }
 
@@ -60,6 +60,8 @@ pub enum ServeError {
     Redis(#[from] RedisSetupError),
     #[error("alertmanager client")]
     Alertmanager(#[source] reqwest::Error),
+    #[error(transparent)]
+    ApiToken(#[from] crate::config::ApiTokenError),
     #[error("ops server")]
     Ops(#[from] std::io::Error),
 }
@@ -257,7 +259,8 @@ pub async fn serve(
     // Health and metrics answer (not ready) while NATS is awaited; the API
     // answers 503 until the aggregator has started.
     let api = ApiState::default();
-    let router = ops_router(ops.clone()).merge(api_router(api.clone()));
+    let token = config.api.bearer_token()?;
+    let router = ops_router(ops.clone()).merge(api_router(api.clone(), token));
     let server = tokio::spawn(serve_http(listener, router, shutdown.clone()));
 
     let Some(bus) =

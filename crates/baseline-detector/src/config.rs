@@ -105,13 +105,17 @@ fn default_concurrency() -> usize {
     8
 }
 fn default_listen() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9101))
+    SocketAddr::from(([127, 0, 0, 1], 9101))
 }
 
 impl BaselineDetectorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.nats.validate()?;
+        self.prometheus.validate()?;
+        if self.metrics.is_empty() {
+            return Err("metrics: must list at least one metric (an empty list would idle, looking healthy)".into());
+        }
         self.shard.validate()?;
         if self.step.is_zero()
             || 86_400 % self.step.as_secs().max(1) != 0

@@ -130,6 +130,14 @@ impl NatsConfig {
         if self.servers().is_empty() {
             return Err("nats.url must name at least one server".into());
         }
+        for server in self.servers() {
+            if server.parse::<async_nats::ServerAddr>().is_err() {
+                return Err(format!(
+                    "nats.url: {:?} is not a NATS server URL",
+                    inspector_domain::redact_url(server)
+                ));
+            }
+        }
         if !(1..=5).contains(&self.stream_replicas) {
             return Err(format!(
                 "nats.stream_replicas must be 1 to 5 (JetStream's limit), got {}",
@@ -174,6 +182,19 @@ impl NatsConfig {
                 .collect();
             format!("{base}_EVENTS")
         })
+    }
+
+    /// A core-NATS client with this config's servers, credentials and TLS
+    /// (for request-reply callers such as the CLI).
+    pub async fn connect_client(&self, client_name: &str) -> Result<async_nats::Client, BusError> {
+        self.connect_options(client_name)
+            .await?
+            .connect(self.servers())
+            .await
+            .map_err(|e| BusError::Connect {
+                url: inspector_domain::redact_url(&self.url),
+                source: Box::new(e),
+            })
     }
 
     pub(crate) async fn connect_options(

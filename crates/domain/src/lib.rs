@@ -16,6 +16,17 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// `url` with any `user:password@` replaced by `***@`: how every message
+/// and log shows a URL from a config.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            format!("{}***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Namespace for deterministic finding ids (UUID v5).
 const FINDING_ID_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x6f1c_2a4e_93b1_4d2e_8a57_0c5e_1b7d_94a3);

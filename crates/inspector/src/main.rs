@@ -135,12 +135,54 @@ enum LogsCommand {
 
 #[derive(Debug, clap::Args)]
 struct NatsArgs {
-    /// NATS server URL.
+    /// NATS server URL(s), comma-separated.
     #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
     nats_url: String,
     /// Subject prefix of the deployment.
     #[arg(long, default_value = "inspector")]
     prefix: String,
+    /// NATS credentials file (JWT + nkey seed), as `nats.credentials_file`.
+    #[arg(long, env = "NATS_CREDS")]
+    nats_creds: Option<std::path::PathBuf>,
+    /// User name, with `--nats-password`.
+    #[arg(long, env = "NATS_USER")]
+    nats_user: Option<String>,
+    /// Password, with `--nats-user`.
+    #[arg(long, env = "NATS_PASSWORD")]
+    nats_password: Option<String>,
+    /// Authentication token.
+    #[arg(long, env = "NATS_TOKEN")]
+    nats_token: Option<String>,
+    /// Require TLS.
+    #[arg(long)]
+    nats_tls: bool,
+    /// Extra CA certificates (PEM) to trust.
+    #[arg(long)]
+    nats_tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with `--nats-tls-key`.
+    #[arg(long)]
+    nats_tls_cert: Option<std::path::PathBuf>,
+    /// Client key (PEM), with `--nats-tls-cert`.
+    #[arg(long)]
+    nats_tls_key: Option<std::path::PathBuf>,
+}
+
+impl NatsArgs {
+    /// The same connection settings the services read from `nats:`.
+    fn config(&self) -> inspector_bus::NatsConfig {
+        let mut config = inspector_bus::NatsConfig::new(&self.nats_url, &self.prefix);
+        config.credentials_file = self.nats_creds.clone();
+        config.user = self.nats_user.clone();
+        config.password = self.nats_password.clone();
+        config.token = self.nats_token.clone();
+        config.tls = inspector_bus::NatsTlsConfig {
+            required: self.nats_tls,
+            ca_file: self.nats_tls_ca.clone(),
+            cert_file: self.nats_tls_cert.clone(),
+            key_file: self.nats_tls_key.clone(),
+        };
+        config
+    }
 }
 
 fn humantime_duration(text: &str) -> Result<Duration, String> {
@@ -173,13 +215,11 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         }
-        Command::Report { nats, json } => {
-            match query::latest_report(&nats.nats_url, &nats.prefix).await? {
-                Some(report) if json => println!("{}", serde_json::to_string_pretty(&report)?),
-                Some(report) => println!("{}", render::render_report(&report)),
-                None => println!("No inspection report has been assembled yet."),
-            }
-        }
+        Command::Report { nats, json } => match query::latest_report(&nats.config()).await? {
+            Some(report) if json => println!("{}", serde_json::to_string_pretty(&report)?),
+            Some(report) => println!("{}", render::render_report(&report)),
+            None => println!("No inspection report has been assembled yet."),
+        },
         Command::Logs(LogsCommand::Eval {
             dir,
             settings,
@@ -228,7 +268,7 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Context { nats } => {
-            let context = query::anomaly_context(&nats.nats_url, &nats.prefix).await?;
+            let context = query::anomaly_context(&nats.config()).await?;
             println!("{}", serde_json::to_string_pretty(&context)?);
         }
     }

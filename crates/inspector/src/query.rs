@@ -3,16 +3,13 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use inspector_bus::Subjects;
+use inspector_bus::{NatsConfig, Subjects};
 use inspector_domain::InspectionReport;
 use inspector_domain::wire::WireMessage as _;
 
 /// Asks for the latest report; `None` when none was assembled yet.
-pub async fn latest_report(
-    nats_url: &str,
-    prefix: &str,
-) -> anyhow::Result<Option<InspectionReport>> {
-    let reply = request(nats_url, &Subjects::new(prefix).report_query()).await?;
+pub async fn latest_report(nats: &NatsConfig) -> anyhow::Result<Option<InspectionReport>> {
+    let reply = request(nats, &Subjects::new(&nats.subject_prefix).report_query()).await?;
     if reply.is_empty() {
         return Ok(None);
     }
@@ -20,15 +17,21 @@ pub async fn latest_report(
 }
 
 /// Asks for the anomaly context (JSON).
-pub async fn anomaly_context(nats_url: &str, prefix: &str) -> anyhow::Result<serde_json::Value> {
-    let reply = request(nats_url, &Subjects::new(prefix).anomaly_context_query()).await?;
+pub async fn anomaly_context(nats: &NatsConfig) -> anyhow::Result<serde_json::Value> {
+    let reply = request(
+        nats,
+        &Subjects::new(&nats.subject_prefix).anomaly_context_query(),
+    )
+    .await?;
     Ok(serde_json::from_slice(&reply)?)
 }
 
-async fn request(nats_url: &str, subject: &str) -> anyhow::Result<Vec<u8>> {
-    let client = async_nats::connect(nats_url)
+async fn request(nats: &NatsConfig, subject: &str) -> anyhow::Result<Vec<u8>> {
+    nats.validate().map_err(anyhow::Error::msg)?;
+    let client = nats
+        .connect_client("inspector-cli")
         .await
-        .with_context(|| format!("connecting to NATS at {nats_url}"))?;
+        .context("connecting to NATS")?;
     match tokio::time::timeout(
         Duration::from_secs(10),
         client.request(subject.to_string(), "".into()),

@@ -147,7 +147,7 @@ fn default_max_line_bytes() -> usize {
     16 * 1024
 }
 fn default_listen() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9103))
+    SocketAddr::from(([127, 0, 0, 1], 9103))
 }
 fn default_depth() -> usize {
     inspector_drain::DrainConfig::recommended().depth
@@ -188,6 +188,12 @@ impl LogPatternConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.nats.validate()?;
+        if let SourceConfig::Kubernetes(kubernetes) = &self.source
+            && let Some(url) = &kubernetes.api_url
+            && !matches!(url.parse::<http::Uri>(), Ok(uri) if uri.scheme().is_some() && uri.host().is_some())
+        {
+            return Err(format!("source.api_url {url:?} is not an http(s) URL"));
+        }
         self.shard.validate()?;
         if self.interval.is_zero() {
             return Err("interval must be positive".into());

@@ -52,6 +52,33 @@ fn default_max_points() -> u32 {
 
 impl PrometheusConfig {
     /// A config for `url` with every other field at its default.
+    /// Checks what serde cannot; the message names the field and never
+    /// shows a password.
+    pub fn validate(&self) -> Result<(), String> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| {
+            format!(
+                "prometheus.url {:?} is not a URL: {e}",
+                inspector_domain::redact_url(&self.url)
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+            return Err(format!(
+                "prometheus.url {:?} must be http(s)://host[:port]",
+                inspector_domain::redact_url(&self.url)
+            ));
+        }
+        if !(2..=11_000).contains(&self.max_points_per_request) {
+            return Err(format!(
+                "prometheus.max_points_per_request must be within 2..=11000, got {}",
+                self.max_points_per_request
+            ));
+        }
+        if self.timeout.is_zero() {
+            return Err("prometheus.timeout must be positive".into());
+        }
+        Ok(())
+    }
+
     pub fn new(url: impl Into<String>) -> Self {
         PrometheusConfig {
             url: url.into(),
@@ -179,7 +206,7 @@ impl PrometheusClient {
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
             return Err(PrometheusError::Config(format!(
                 "prometheus.url must start with http:// or https://, got {:?}",
-                config.url
+                inspector_domain::redact_url(&config.url)
             )));
         }
         if config.max_points_per_request < 2 || config.max_points_per_request > 11_000 {

@@ -143,7 +143,11 @@ fn parse_yaml(path: &Path, text: &str) -> Result<serde_json::Value, ConfigError>
     if text.trim().is_empty() {
         return Ok(serde_json::Value::Object(Default::default()));
     }
-    serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml {
+    // YAML 1.2 booleans only: `y`, `yes`, `on`, `no` and `off` stay strings,
+    // so `shadow: y` is an error naming the field instead of a silent `true`.
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    serde_saphyr::from_str_with_options(text, options).map_err(|e| ConfigError::Yaml {
         path: path.to_path_buf(),
         message: e.to_string(),
     })
@@ -223,6 +227,24 @@ mod tests {
         assert_eq!(config.nats.url, "nats://b:4222");
         assert_eq!(config.nats.retries, 1);
         assert!(config.nats.tls);
+    }
+
+    /// YAML 1.1's `y`/`yes`/`on` are not booleans here: a typo-like value is
+    /// an error naming the field, never a silent `true`.
+    #[test]
+    fn only_yaml_1_2_booleans() {
+        let file = write("nats:\n  url: x\n  tls: y\n");
+        let text = load_config::<Sample>(Some(file.path()), [])
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("tls"), "{text}");
+        let file = write("nats:\n  url: x\n  tls: true\n");
+        assert!(
+            load_config::<Sample>(Some(file.path()), [])
+                .unwrap()
+                .nats
+                .tls
+        );
     }
 
     #[test]

@@ -130,6 +130,8 @@ pub struct NatsServer {
     child: Option<Child>,
     port: u16,
     dir: TempDir,
+    /// Extra `nats-server` arguments (e.g. `--user`, `--pass`).
+    extra: Vec<String>,
 }
 
 impl NatsServer {
@@ -140,6 +142,20 @@ impl NatsServer {
             child: None,
             port: 0,
             dir,
+            extra: Vec::new(),
+        };
+        server.launch(None);
+        server
+    }
+
+    /// Starts a server with extra arguments, e.g. `["--user", "u", "--pass", "p"]`.
+    pub fn start_with(extra: &[&str]) -> Self {
+        let dir = TempDir::with_prefix("inspector-nats-").expect("temp dir");
+        let mut server = NatsServer {
+            child: None,
+            port: 0,
+            dir,
+            extra: extra.iter().map(|a| a.to_string()).collect(),
         };
         server.launch(None);
         server
@@ -152,6 +168,7 @@ impl NatsServer {
             child: None,
             port,
             dir,
+            extra: Vec::new(),
         };
         server.launch(Some(port));
         server
@@ -163,7 +180,7 @@ impl NatsServer {
         let _ = std::fs::remove_file(&log);
         // `-p -1` lets the server pick a free port; it logs which one.
         let port_arg = port.map_or_else(|| "-1".to_string(), |p| p.to_string());
-        let args = vec![
+        let mut args: Vec<String> = vec![
             "-a".into(),
             "127.0.0.1".into(),
             "-p".into(),
@@ -174,6 +191,7 @@ impl NatsServer {
             "-l".into(),
             log.display().to_string(),
         ];
+        args.extend(self.extra.iter().cloned());
         let mut child = spawn(&binary, &args, &self.dir.path().join("nats.out"));
         let marker = "Listening for client connections on ";
         let mut found = None;

@@ -107,13 +107,17 @@ fn default_min_samples() -> usize {
     10
 }
 fn default_listen() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 9102))
+    SocketAddr::from(([127, 0, 0, 1], 9102))
 }
 
 impl TrendPredictorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
         self.nats.validate()?;
+        self.prometheus.validate()?;
+        if self.metrics.is_empty() {
+            return Err("metrics: must list at least one metric (an empty list would idle, looking healthy)".into());
+        }
         self.shard.validate()?;
         if self.interval.is_zero() {
             return Err("interval must be positive".into());
@@ -223,5 +227,19 @@ mod tests {
         assert!(err.contains("sideways"), "{err}");
         let err = parse(&format!("shard: {{index: 3, count: 2}}\n{MINIMAL}")).unwrap_err();
         assert!(err.contains("shard.index"), "{err}");
+    }
+
+    /// Issue 10, case 9: no metric to watch is a config error, not a
+    /// healthy idle; a bad Prometheus URL names the field, password hidden.
+    #[test]
+    fn empty_metrics_and_bad_urls_are_errors() {
+        let err = parse("prometheus: {url: 'http://p:9090'}\nmetrics: []\n").unwrap_err();
+        assert!(err.contains("metrics"), "{err}");
+        let err = parse(&format!(
+            "prometheus: {{url: 'http://u:hunter2@'}}\nmetrics:\n  - {{name: a, query: up, threshold: 1}}\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("prometheus.url"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
     }
 }
