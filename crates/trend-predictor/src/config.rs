@@ -235,9 +235,9 @@ mod tests {
     fn empty_metrics_and_bad_urls_are_errors() {
         let err = parse("prometheus: {url: 'http://p:9090'}\nmetrics: []\n").unwrap_err();
         assert!(err.contains("metrics"), "{err}");
-        let err = parse(&format!(
-            "prometheus: {{url: 'http://u:hunter2@'}}\nmetrics:\n  - {{name: a, query: up, threshold: 1}}\n"
-        ))
+        let err = parse(
+            "prometheus: {url: 'http://u:hunter2@'}\nmetrics:\n  - {name: a, query: up, threshold: 1}\n",
+        )
         .unwrap_err();
         assert!(err.contains("prometheus.url"), "{err}");
         assert!(!err.contains("hunter2"), "{err}");
