@@ -40,12 +40,19 @@ pub struct PrometheusConfig {
     /// chunked. Prometheus' own limit is 11,000.
     #[serde(default = "default_max_points")]
     pub max_points_per_request: u32,
+    /// Largest response body read; a larger one is an error, so one huge
+    /// answer cannot take the sensor's memory.
+    #[serde(default = "default_max_response_bytes")]
+    pub max_response_bytes: usize,
 }
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
 
+fn default_max_response_bytes() -> usize {
+    64 << 20
+}
 fn default_max_points() -> u32 {
     10_000
 }
@@ -76,6 +83,9 @@ impl PrometheusConfig {
         if self.timeout.is_zero() {
             return Err("prometheus.timeout must be positive".into());
         }
+        if self.max_response_bytes < 1024 {
+            return Err("prometheus.max_response_bytes must be at least 1024".into());
+        }
         Ok(())
     }
 
@@ -88,6 +98,7 @@ impl PrometheusConfig {
             password: None,
             ca_file: None,
             max_points_per_request: default_max_points(),
+            max_response_bytes: default_max_response_bytes(),
         }
     }
 }
@@ -319,30 +330,26 @@ impl PrometheusClient {
         } else if let Some(user) = &self.config.username {
             request = request.basic_auth(user, self.config.password.as_ref());
         }
-        let response = request.send().await.map_err(|e| self.transport_error(e))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        // Prometheus answers 400/422/503 with a JSON error body: prefer its message.
-        let parsed: Result<ApiResponse, _> = serde_json::from_slice(&body);
-        match parsed {
-            Ok(api) if api.status == "error" => Err(PrometheusError::Query {
-                error_type: api.error_type.unwrap_or_else(|| "unknown".into()),
-                message: api.error.unwrap_or_default(),
-            }),
-            Ok(api) if status.is_success() => Self::series_from(api),
-            _ if !status.is_success() => Err(PrometheusError::Http {
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).chars().take(300).collect(),
-            }),
-            Ok(_) => Err(PrometheusError::Decode("success without data".into())),
-            Err(e) => Err(PrometheusError::Decode(format!(
-                "{e} in {} bytes",
-                body.len()
-            ))),
+        let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
+        let status = response.status().as_u16();
+        let limit = self.config.max_response_bytes;
+        if response.content_length().is_some_and(|n| n as usize > limit) {
+            return Err(PrometheusError::Decode(format!(
+                "response of {} bytes is over prometheus.max_response_bytes ({limit})",
+                response.content_length().unwrap_or_default()
+            )));
         }
+        // Read in chunks, stopping at the limit: never hold more than it.
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+            if body.len() + chunk.len() > limit {
+                return Err(PrometheusError::Decode(format!(
+                    "response over prometheus.max_response_bytes ({limit})"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        decode_response(status, &body)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> PrometheusError {
@@ -353,6 +360,33 @@ impl PrometheusClient {
         }
     }
 
+}
+
+/// Decodes a Prometheus HTTP API answer (status code and body) into series,
+/// or the error it says or is. Never panics, whatever the bytes.
+pub fn decode_response(status: u16, body: &[u8]) -> Result<Vec<Series>, PrometheusError> {
+    let success = (200..300).contains(&status);
+    // Prometheus answers 400/422/503 with a JSON error body: prefer its message.
+    let parsed: Result<ApiResponse, _> = serde_json::from_slice(body);
+    match parsed {
+        Ok(api) if api.status == "error" => Err(PrometheusError::Query {
+            error_type: api.error_type.unwrap_or_else(|| "unknown".into()),
+            message: api.error.unwrap_or_default(),
+        }),
+        Ok(api) if success => PrometheusClient::series_from(api),
+        _ if !success => Err(PrometheusError::Http {
+            status,
+            body: String::from_utf8_lossy(body).chars().take(300).collect(),
+        }),
+        Ok(_) => Err(PrometheusError::Decode("success without data".into())),
+        Err(e) => Err(PrometheusError::Decode(format!(
+            "{e} in {} bytes",
+            body.len()
+        ))),
+    }
+}
+
+impl PrometheusClient {
     fn series_from(api: ApiResponse) -> Result<Vec<Series>, PrometheusError> {
         match api.data {
             Some(ApiData::Matrix(entries)) => entries

@@ -73,6 +73,18 @@ pub fn corpus(name: &str) -> PathBuf {
     dir
 }
 
+/// Environment variable giving a fuzz run's length in seconds: the
+/// `#[ignore]`d long fuzz tests run their property for that long.
+pub const FUZZ_SECONDS_ENV: &str = "FUZZ_SECONDS";
+
+/// How long a long fuzz test runs (`FUZZ_SECONDS`, default 60 s).
+pub fn fuzz_budget() -> Duration {
+    std::env::var(FUZZ_SECONDS_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
