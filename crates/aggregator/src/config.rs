@@ -26,6 +26,11 @@ pub struct AggregatorConfig {
     /// Most findings in the anomaly context (most severe and recent first).
     #[serde(default = "default_context_max")]
     pub context_max_findings: usize,
+    /// Most findings listed in one report (most severe, then most recent,
+    /// first); the rest are counted in `findings_omitted` (and in `counts`).
+    /// A report also always fits the NATS server's max payload.
+    #[serde(default = "default_report_max_findings")]
+    pub report_max_findings: usize,
     /// Durable JetStream consumer name; replicas with the same name share it.
     #[serde(default = "default_consumer")]
     pub consumer: String,
@@ -210,6 +215,9 @@ fn default_key_prefix() -> String {
 fn default_redis_timeout() -> Duration {
     Duration::from_millis(500)
 }
+fn default_report_max_findings() -> usize {
+    1000
+}
 fn default_resolve_after_passes() -> u32 {
     3
 }
@@ -278,6 +286,7 @@ impl Default for AggregatorConfig {
             dedup_ttl: default_dedup_ttl(),
             context_window: default_context_window(),
             context_max_findings: default_context_max(),
+            report_max_findings: default_report_max_findings(),
             consumer: default_consumer(),
             max_ack_pending: default_max_ack_pending(),
             ack_wait: None,

@@ -447,11 +447,24 @@ impl Aggregator {
         }
         let window = std::mem::replace(&mut self.window, Window::new(now));
         let (dedup_backend, dedup_degraded) = dedup;
+        let counts = InspectionReport::count_by_kind(&window.findings);
+        let mut findings = window.findings;
+        let mut findings_omitted = 0;
+        if findings.len() > self.config.report_max_findings {
+            // Most severe, then most recent, first: the cap drops the rest.
+            findings.sort_by(|a, b| {
+                b.severity
+                    .cmp(&a.severity)
+                    .then(b.detected_at.cmp(&a.detected_at))
+            });
+            findings_omitted = (findings.len() - self.config.report_max_findings) as u32;
+            findings.truncate(self.config.report_max_findings);
+        }
         InspectionReport {
             window_start: window.start,
             window_end: now,
-            counts: InspectionReport::count_by_kind(&window.findings),
-            findings: window.findings,
+            counts,
+            findings,
             duplicates_suppressed: window.duplicates,
             sensors,
             shadow: self.config.shadow,
@@ -462,6 +475,8 @@ impl Aggregator {
             aggregator_instance: self.instance.clone(),
             alerts: self.alerts(now),
             alert_delivery: delivery,
+            findings_omitted,
+            alerts_omitted: 0,
         }
     }
 }

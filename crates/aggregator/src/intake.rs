@@ -174,7 +174,18 @@ impl Intake {
             .as_ref()
             .map(Notifier::take_delivery)
             .unwrap_or_default();
-        let report = self.shared.core().assemble_report(now, dedup, delivery);
+        let mut report = self.shared.core().assemble_report(now, dedup, delivery);
+        if let Some(max) = self.bus.max_payload() {
+            // Room for the protocol's own framing and headers.
+            report.fit(max.saturating_sub(4096), |r| r.encoded_len());
+            if report.findings_omitted > 0 || report.alerts_omitted > 0 {
+                tracing::warn!(
+                    findings_omitted = report.findings_omitted,
+                    alerts_omitted = report.alerts_omitted,
+                    "report trimmed to fit the NATS max payload"
+                );
+            }
+        }
         let bytes = Bytes::from(report.to_bytes());
         if let Err(error) = self
             .bus

@@ -275,6 +275,8 @@ mod tests {
             aggregator_instance: "a-0".into(),
             alerts: vec![],
             alert_delivery: vec![],
+            findings_omitted: 0,
+            alerts_omitted: 0,
         }
     }
 

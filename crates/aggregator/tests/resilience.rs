@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::{Aggregator, Env, finding, request_report};
 use inspector_aggregator::SensorSettings;
 use inspector_bus::Envelope;
+use inspector_domain::wire::WireMessage;
 use inspector_domain::{InspectionReport, SensorRun};
 
 fn keys(report: &InspectionReport) -> Vec<String> {
@@ -382,5 +383,47 @@ async fn a_hung_redis_does_not_throttle_intake() {
     let report = aggregator.report_now().await;
     assert_eq!(report.findings.len(), 300);
     assert!(report.dedup_degraded);
+    aggregator.stop().await;
+}
+
+/// Issue 10, case 6: a window with many big findings still gives a report
+/// that is published and answered over NATS (it fits the server's max
+/// payload), listing the most important findings and counting the rest.
+#[tokio::test]
+async fn big_windows_give_reports_that_fit() {
+    let env = Env::start();
+    let bus = env.bus().await;
+    let mut config = env.config();
+    config.report_max_findings = 600;
+    let aggregator = Aggregator::start(config, "agg").await;
+    let client = env.nats_client().await;
+    let wordy = "x".repeat(3_000);
+    for i in 0..800 {
+        let mut f = finding(&format!("series_{i}"), &[]);
+        f.description = format!("{wordy} {i}");
+        bus.publish_finding(&f.with_computed_id()).await.unwrap();
+    }
+    aggregator.wait_processed(800).await;
+    let report = aggregator.report_now().await;
+    let max = bus.max_payload().unwrap();
+    assert!(report.encoded_len() < max, "{} bytes", report.encoded_len());
+    assert_eq!(
+        report.findings.len() as u32 + report.findings_omitted,
+        800,
+        "listed + omitted = all"
+    );
+    assert!(
+        report.findings_omitted >= 200,
+        "{}",
+        report.findings_omitted
+    );
+    assert_eq!(
+        report.counts[&inspector_domain::FindingKind::TrendBreach],
+        800
+    );
+    let answered = request_report(&client, &env.prefix)
+        .await
+        .expect("answered");
+    assert_eq!(answered.findings_omitted, report.findings_omitted);
     aggregator.stop().await;
 }

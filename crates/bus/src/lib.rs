@@ -244,6 +244,15 @@ impl Bus {
         &self.inner.subjects
     }
 
+    /// The largest message the NATS server takes (its `max_payload`); none
+    /// on the in-process bus.
+    pub fn max_payload(&self) -> Option<usize> {
+        match &self.inner.transport {
+            Transport::Nats { client, .. } => Some(client.max_payload()),
+            Transport::Local { .. } => None,
+        }
+    }
+
     /// The NATS client, when on NATS (for request-reply serving).
     pub fn nats_client(&self) -> Option<&async_nats::Client> {
         match &self.inner.transport {

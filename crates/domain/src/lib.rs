@@ -476,6 +476,35 @@ pub struct InspectionReport {
     /// Delivery to each Alertmanager in the window.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alert_delivery: Vec<DeliveryStatus>,
+    /// New findings of the window not listed (over the report's cap or its
+    /// size limit); `counts` includes them.
+    #[serde(default)]
+    pub findings_omitted: u32,
+    /// Alerts not listed for the size limit.
+    #[serde(default)]
+    pub alerts_omitted: u32,
+}
+
+impl InspectionReport {
+    /// Trims the listed findings (least important last) and then alerts
+    /// (resolved first) until `encoded_len` says the report fits `max_bytes`,
+    /// counting what it left out.
+    pub fn fit(&mut self, max_bytes: usize, encoded_len: impl Fn(&InspectionReport) -> usize) {
+        while encoded_len(self) > max_bytes && !self.findings.is_empty() {
+            let keep = self.findings.len() / 2;
+            let dropped = self.findings.len() - keep;
+            self.findings.truncate(keep);
+            self.findings_omitted = self.findings_omitted.saturating_add(dropped as u32);
+        }
+        // Firing alerts before resolved ones, so trimming drops resolved first.
+        self.alerts.sort_by_key(|alert| !alert.is_firing());
+        while encoded_len(self) > max_bytes && !self.alerts.is_empty() {
+            let keep = self.alerts.len() / 2;
+            let dropped = self.alerts.len() - keep;
+            self.alerts.truncate(keep);
+            self.alerts_omitted = self.alerts_omitted.saturating_add(dropped as u32);
+        }
+    }
 }
 
 impl InspectionReport {

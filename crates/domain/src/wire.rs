@@ -36,6 +36,26 @@ fn invalid(message: &'static str, field: &'static str, problem: impl Into<String
     }
 }
 
+/// Most labels a finding may carry.
+pub const MAX_LABELS: usize = 64;
+/// Longest description, source, template or example kept (longer: cut).
+pub const MAX_TEXT_BYTES: usize = 4096;
+/// Longest label name or value kept (longer: cut).
+pub const MAX_LABEL_BYTES: usize = 1024;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked `…`.
+fn cap(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut end = max - '…'.len_utf8();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('…');
+    }
+    text
+}
+
 /// The longest pass interval a run summary may claim; staleness arithmetic
 /// stays far from overflow below it.
 pub const MAX_RUN_INTERVAL_SECONDS: u64 = 7 * 24 * 3600;
@@ -284,6 +304,27 @@ impl TryFrom<pb::Finding> for Finding {
         if f.key.is_empty() {
             return Err(invalid("Finding", "key", "missing"));
         }
+        if f.labels.len() > MAX_LABELS {
+            return Err(invalid(
+                "Finding",
+                "labels",
+                format!("{} labels, more than {MAX_LABELS}", f.labels.len()),
+            ));
+        }
+        let mut f = f;
+        f.description = cap(f.description, MAX_TEXT_BYTES);
+        f.source = cap(f.source, MAX_TEXT_BYTES);
+        if let Some(pb::finding::Detail::LogPattern(d)) = &mut f.detail {
+            d.template = cap(std::mem::take(&mut d.template), MAX_TEXT_BYTES);
+            d.example = cap(std::mem::take(&mut d.example), MAX_TEXT_BYTES);
+        }
+        f.template = cap(f.template, MAX_TEXT_BYTES);
+        f.example = cap(f.example, MAX_TEXT_BYTES);
+        f.labels = f
+            .labels
+            .into_iter()
+            .map(|(k, v)| (cap(k, MAX_LABEL_BYTES), cap(v, MAX_LABEL_BYTES)))
+            .collect();
         let detail = detail_from_wire(&f)?;
         // With the oneof set, the flat kind is redundant; if given, it must agree.
         if f.detail.is_some()
@@ -426,6 +467,8 @@ impl From<&InspectionReport> for pb::InspectionReport {
             aggregator_instance: r.aggregator_instance.clone(),
             alerts: r.alerts.iter().map(Into::into).collect(),
             alert_delivery: r.alert_delivery.iter().map(Into::into).collect(),
+            findings_omitted: r.findings_omitted,
+            alerts_omitted: r.alerts_omitted,
         }
     }
 }
@@ -539,6 +582,8 @@ impl TryFrom<pb::InspectionReport> for InspectionReport {
                 .map(Alert::try_from)
                 .collect::<Result<_, _>>()?,
             alert_delivery: r.alert_delivery.into_iter().map(Into::into).collect(),
+            findings_omitted: r.findings_omitted,
+            alerts_omitted: r.alerts_omitted,
         })
     }
 }
@@ -547,6 +592,8 @@ impl TryFrom<pb::InspectionReport> for InspectionReport {
 pub trait WireMessage: Sized {
     /// Protobuf bytes of this value.
     fn to_bytes(&self) -> Vec<u8>;
+    /// Length of [`WireMessage::to_bytes`], without building the bytes.
+    fn encoded_len(&self) -> usize;
     /// Decodes and validates protobuf bytes.
     fn from_bytes(bytes: &[u8]) -> Result<Self, WireError>;
 }
@@ -556,6 +603,10 @@ macro_rules! wire_message {
         impl WireMessage for $domain {
             fn to_bytes(&self) -> Vec<u8> {
                 <$wire>::from(self).encode_to_vec()
+            }
+
+            fn encoded_len(&self) -> usize {
+                Message::encoded_len(&<$wire>::from(self))
             }
 
             fn from_bytes(bytes: &[u8]) -> Result<Self, WireError> {
@@ -639,6 +690,8 @@ mod tests {
                 failures: 1,
                 last_error: Some("connection refused".into()),
             }],
+            findings_omitted: 3,
+            alerts_omitted: 0,
         };
         assert_eq!(
             InspectionReport::from_bytes(&report.to_bytes()).unwrap(),
@@ -710,5 +763,22 @@ mod tests {
         };
         let error = SensorRun::from_bytes(&run.to_bytes()).unwrap_err();
         assert!(error.to_string().contains("interval_seconds"), "{error}");
+    }
+
+    /// Issue 10, case 6: a finding's size is bounded at the edge.
+    #[test]
+    fn oversized_text_is_cut_and_too_many_labels_rejected() {
+        let mut finding = sample_finding();
+        finding.description = "é".repeat(10_000);
+        finding.labels.insert("big".into(), "x".repeat(5_000));
+        let decoded = Finding::from_bytes(&finding.to_bytes()).unwrap();
+        assert!(decoded.description.len() <= MAX_TEXT_BYTES);
+        assert!(decoded.description.ends_with('…'));
+        assert!(decoded.labels["big"].len() <= MAX_LABEL_BYTES);
+        for i in 0..=MAX_LABELS {
+            finding.labels.insert(format!("l{i}"), "v".into());
+        }
+        let error = Finding::from_bytes(&finding.to_bytes()).unwrap_err();
+        assert!(error.to_string().contains("labels"), "{error}");
     }
 }

@@ -333,7 +333,10 @@ impl PrometheusClient {
         let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
         let status = response.status().as_u16();
         let limit = self.config.max_response_bytes;
-        if response.content_length().is_some_and(|n| n as usize > limit) {
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > limit)
+        {
             return Err(PrometheusError::Decode(format!(
                 "response of {} bytes is over prometheus.max_response_bytes ({limit})",
                 response.content_length().unwrap_or_default()
@@ -341,7 +344,11 @@ impl PrometheusClient {
         }
         // Read in chunks, stopping at the limit: never hold more than it.
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(e))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e))?
+        {
             if body.len() + chunk.len() > limit {
                 return Err(PrometheusError::Decode(format!(
                     "response over prometheus.max_response_bytes ({limit})"
@@ -359,7 +366,6 @@ impl PrometheusClient {
             PrometheusError::Transport(error)
         }
     }
-
 }
 
 /// Decodes a Prometheus HTTP API answer (status code and body) into series,

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 fn hostile_number() -> impl Strategy<Value = Value> {
     prop_oneof![
-        any::<f64>().prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
         any::<i64>().prop_map(|i| json!(i)),
         Just(json!(-1e30)),
         Just(json!(1e300)),
@@ -25,11 +26,18 @@ fn hostile_number() -> impl Strategy<Value = Value> {
 }
 
 fn sample() -> impl Strategy<Value = Value> {
-    (hostile_number(), prop_oneof![
-        Just(json!("NaN")), Just(json!("+Inf")), Just(json!("-Inf")), Just(json!("1.5")),
-        ".{0,8}".prop_map(Value::String), hostile_number(),
-    ])
-    .prop_map(|(t, v)| json!([t, v]))
+    (
+        hostile_number(),
+        prop_oneof![
+            Just(json!("NaN")),
+            Just(json!("+Inf")),
+            Just(json!("-Inf")),
+            Just(json!("1.5")),
+            ".{0,8}".prop_map(Value::String),
+            hostile_number(),
+        ],
+    )
+        .prop_map(|(t, v)| json!([t, v]))
 }
 
 fn answer() -> impl Strategy<Value = Vec<u8>> {
@@ -42,8 +50,11 @@ fn answer() -> impl Strategy<Value = Vec<u8>> {
         json!({"status": "success", "data": {"resultType": "vector", "result":
             values.into_iter().map(|value| json!({"metric": {}, "value": value})).collect::<Vec<_>>()}})
     });
-    let scalar = sample().prop_map(|value| json!({"status": "success", "data": {"resultType": "scalar", "result": value}}));
-    let error = ".{0,20}".prop_map(|message| json!({"status": "error", "errorType": "bad_data", "error": message}));
+    let scalar = sample().prop_map(
+        |value| json!({"status": "success", "data": {"resultType": "scalar", "result": value}}),
+    );
+    let error = ".{0,20}"
+        .prop_map(|message| json!({"status": "error", "errorType": "bad_data", "error": message}));
     prop_oneof![
         matrix.prop_map(|v| v.to_string().into_bytes()),
         vector.prop_map(|v| v.to_string().into_bytes()),
