@@ -2,7 +2,7 @@
 //! interval publishing findings and a run summary, health and metrics.
 
 use inspector_membership::Membership;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 use inspector_bus::Bus;
@@ -88,7 +88,11 @@ pub async fn serve(
                     _ = ticker.tick() => {}
                     true = membership.changed() => {}
                 }
-                let fitted = detector.retrain(Utc::now()).await;
+                // A retrain waiting on Prometheus is dropped at shutdown.
+                let fitted = tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    fitted = detector.retrain(Utc::now()) => fitted,
+                };
                 tracing::info!(series = fitted, "baselines refitted");
             }
         })
@@ -100,12 +104,17 @@ pub async fn serve(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => {
-                run_pass(&detector, &bus, &host.metrics, &instance).await;
-            }
+            _ = ticker.tick() => {}
+        }
+        // In-flight queries are cancelled at shutdown; what the pass queued
+        // stays in the outbox.
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = run_pass(&detector, &bus, &host.metrics, &instance) => {}
         }
     }
     let _ = retrainer.await;
-    bus.drain_outbox(Duration::from_secs(10)).await;
+    bus.drain_outbox(inspector_runtime::service_main::drain_budget())
+        .await;
     Ok(host.finish().await?)
 }

@@ -50,6 +50,11 @@ pub struct NatsConfig {
     /// TLS settings.
     #[serde(default)]
     pub tls: NatsTlsConfig,
+    /// A file for what could not be published before shutdown; sent first
+    /// at the next start. Put it on a volume that outlives the pod (the
+    /// StatefulSets' `state` volume). Unset: unsent messages are lost at exit.
+    #[serde(default)]
+    pub spool_path: Option<PathBuf>,
     /// How long to wait for the first connection.
     #[serde(default = "default_connect_timeout", with = "humantime_serde")]
     pub connect_timeout: Duration,
@@ -111,6 +116,7 @@ impl Default for NatsConfig {
             token: None,
             tls: NatsTlsConfig::default(),
             connect_timeout: default_connect_timeout(),
+            spool_path: None,
         }
     }
 }

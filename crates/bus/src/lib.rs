@@ -13,6 +13,7 @@
 //! (counted in [`Bus::dropped`] and logged).
 
 mod config;
+pub mod spool;
 mod subjects;
 
 use std::collections::VecDeque;
@@ -68,6 +69,9 @@ pub enum BusError {
     },
 }
 
+/// How long publishing a core-NATS event waits for it to leave the process.
+const EVENT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The cause of a bus error, kept whole (`#[source]`), whatever its type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -112,6 +116,8 @@ struct Inner {
     outbox: Mutex<VecDeque<Envelope>>,
     max_pending: usize,
     dropped: AtomicU64,
+    /// Where unsent messages go at shutdown (and come back from at start).
+    spool: Option<std::path::PathBuf>,
 }
 
 /// A handle on the bus; cheap to clone.
@@ -180,14 +186,60 @@ impl Bus {
                 what: format!("stream {alert_stream}"),
                 source: Box::new(e),
             })?;
-        Ok(Bus::with_transport(
+        let mut bus = Bus::with_transport(
             Transport::Nats {
                 client,
                 jetstream,
                 stream,
             },
             subjects,
-        ))
+        );
+        if let Some(path) = &config.spool_path {
+            bus.restore_spool(path.clone()).await;
+        }
+        Ok(bus)
+    }
+
+    /// Takes what the last run spooled (sent first, before anything new)
+    /// and spools to `path` from now on.
+    async fn restore_spool(&mut self, path: std::path::PathBuf) {
+        match spool::read(&path) {
+            Ok(spooled) if !spooled.is_empty() => {
+                tracing::info!(
+                    messages = spooled.len(),
+                    path = %path.display(),
+                    "sending what the last run spooled"
+                );
+                let mut outbox = self.inner.outbox.lock().await;
+                for envelope in spooled.into_iter().rev() {
+                    outbox.push_front(envelope);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                // Keep it for a person to look at; never crash on it.
+                let aside = path.with_extension("corrupt");
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    path = %path.display(),
+                    aside = %aside.display(),
+                    "unreadable outbox spool set aside"
+                );
+                let _ = std::fs::rename(&path, &aside);
+            }
+        }
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.spool = Some(path.clone());
+        }
+        // The spooled messages now live in memory; an empty spool file is
+        // written again at the next shutdown if anything is left.
+        let _ = std::fs::remove_file(&path);
+        if let Err(error) = self.flush_pending().await {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "spooled messages not sent yet; kept for retry"
+            );
+        }
     }
 
     /// Connects like [`Bus::connect`], retrying with capped exponential
@@ -236,6 +288,7 @@ impl Bus {
                 outbox: Mutex::new(VecDeque::new()),
                 max_pending: 100_000,
                 dropped: AtomicU64::new(0),
+                spool: None,
             }),
         }
     }
@@ -326,11 +379,30 @@ impl Bus {
         self.drain(&mut outbox).await
     }
 
-    /// At shutdown: retries the outbox for at most `timeout` and logs what
-    /// could not be sent. Returns the messages left unsent.
+    /// At shutdown: retries the outbox for at most `timeout`, then writes
+    /// what is still unsent to the spool file (`nats.spool_path`) so the next
+    /// start sends it, and logs what happened. Returns the messages left
+    /// unsent.
     pub async fn drain_outbox(&self, timeout: Duration) -> usize {
         let drained = tokio::time::timeout(timeout, self.flush_pending()).await;
         let pending = self.pending().await;
+        if let Some(path) = &self.inner.spool {
+            let unsent: Vec<Envelope> = self.inner.outbox.lock().await.iter().cloned().collect();
+            match spool::write(path, &unsent) {
+                Ok(()) if unsent.is_empty() => {}
+                Ok(()) => tracing::warn!(
+                    pending,
+                    path = %path.display(),
+                    "unsent messages spooled; the next start sends them"
+                ),
+                Err(error) => tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    pending,
+                    path = %path.display(),
+                    "could not spool the unsent messages; they are lost"
+                ),
+            }
+        }
         match drained {
             Ok(Ok(())) => tracing::info!("outbox drained"),
             Ok(Err(error)) => tracing::error!(
@@ -401,8 +473,14 @@ impl Bus {
                     .publish(subject.to_string(), payload)
                     .await
                     .map_err(|e| failed(Box::new(e)))?;
-                // Make sure it left this process before reporting success.
-                client.flush().await.map_err(|e| failed(Box::new(e)))
+                // Make sure it left this process before reporting success,
+                // but never wait on a server that is gone (shutdown must end).
+                match tokio::time::timeout(EVENT_FLUSH_TIMEOUT, client.flush()).await {
+                    Ok(flushed) => flushed.map_err(|e| failed(Box::new(e))),
+                    Err(_) => Err(failed(
+                        format!("not flushed within {EVENT_FLUSH_TIMEOUT:?}").into(),
+                    )),
+                }
             }
             Transport::Local { events, .. } => {
                 // No subscriber is fine: events are fire-and-forget.

@@ -5,7 +5,6 @@
 use inspector_membership::Membership;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
@@ -139,7 +138,9 @@ impl LogPatternSensor {
             }
         }
         self.close_run().await;
-        self.bus.drain_outbox(Duration::from_secs(10)).await;
+        self.bus
+            .drain_outbox(inspector_runtime::service_main::drain_budget())
+            .await;
         (self.published_findings, self.runs)
     }
 

@@ -57,6 +57,42 @@ where
     let config: C = crate::load_or_exit(binary.name, path.as_deref(), validate);
     let _telemetry = crate::init_telemetry(binary.name, "info");
     let listener = TcpListener::bind(listen(&config)).await?;
-    serve(config, listener, crate::shutdown_signal()).await?;
+    let shutdown = crate::shutdown_signal();
+    let grace = shutdown_grace();
+    let serving = serve(config, listener, shutdown.clone());
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result?,
+        // Whatever NATS or Prometheus are doing, the process is gone within
+        // the grace after SIGTERM (Kubernetes kills it at 30 s anyway); the
+        // services spool what they could not send well before that.
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::error!(?grace, "shutdown took longer than its grace; exiting now");
+        }
+    }
     Ok(())
+}
+
+/// Environment variable setting the shutdown grace in seconds.
+pub const SHUTDOWN_GRACE_ENV: &str = "SHUTDOWN_GRACE_SECONDS";
+
+/// How long a service may take to stop after SIGTERM: `SHUTDOWN_GRACE_SECONDS`,
+/// default [`DEFAULT_SHUTDOWN_GRACE`].
+pub fn shutdown_grace() -> std::time::Duration {
+    std::env::var(SHUTDOWN_GRACE_ENV)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .map_or(DEFAULT_SHUTDOWN_GRACE, std::time::Duration::from_secs)
+}
+
+/// Default shutdown grace: well under Kubernetes' 30 s.
+pub const DEFAULT_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How long a service's own shutdown path may spend draining the outbox
+/// before it spools the rest: a third of the grace.
+pub fn drain_budget() -> std::time::Duration {
+    shutdown_grace() / 3
 }

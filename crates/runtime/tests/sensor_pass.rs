@@ -107,3 +107,67 @@ async fn a_pass_is_published_and_a_nats_outage_lands_in_the_run() {
     assert_eq!(bus.pending().await, 0);
     assert_eq!(bus.dropped(), 0);
 }
+
+/// Issue 10, case 4: what a sensor could not publish before it stopped is
+/// spooled to disk and sent by the next start, once.
+#[tokio::test]
+async fn unsent_findings_survive_a_restart_through_the_spool() {
+    inspector_runtime::install_crypto_provider();
+    let mut nats = NatsServer::start();
+    let spool_dir = tempfile::tempdir().unwrap();
+    let mut config = NatsConfig::new(nats.url(), unique_name("spool"));
+    config.spool_path = Some(spool_dir.path().join("outbox.spool"));
+    let bus = Bus::connect(&config, "sensor-1").await.unwrap();
+    let metrics = SensorMetrics::register(&mut Registry::default());
+
+    nats.stop();
+    let findings = [finding("a"), finding("b"), finding("c")];
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        publish_pass(
+            &bus,
+            &metrics,
+            context(Instant::now()),
+            &findings,
+            Vec::new(),
+        ),
+    )
+    .await
+    .expect("the pass finishes while NATS is down");
+    // Shutdown: a short drain, then the spool.
+    assert_eq!(bus.drain_outbox(Duration::from_millis(300)).await, 4);
+    drop(bus);
+    assert!(config.spool_path.as_ref().unwrap().exists(), "spooled");
+
+    // The next start, with NATS back: the spool goes out first, once.
+    nats.restart();
+    let bus = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Ok(bus) = Bus::connect(&config, "sensor-2").await {
+                break bus;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("reconnected");
+    assert_eq!(bus.pending().await, 0, "the spool was sent at connect");
+    assert!(!config.spool_path.as_ref().unwrap().exists());
+    let mut inbox = bus
+        .inbox("aggregator", Duration::from_secs(30), 100)
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    while let Ok(Some(Ok(delivery))) =
+        tokio::time::timeout(Duration::from_secs(2), inbox.next()).await
+    {
+        if let inspector_bus::Incoming::Finding(finding) = &delivery.incoming {
+            ids.push(finding.id.clone());
+        }
+        delivery.ack().await.unwrap();
+    }
+    ids.sort();
+    let mut expected: Vec<String> = findings.iter().map(|f| f.id.clone()).collect();
+    expected.sort();
+    assert_eq!(ids, expected, "every spooled finding arrived once");
+}

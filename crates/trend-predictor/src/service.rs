@@ -1,7 +1,7 @@
 //! The running sensor: a pass every interval, findings and a run summary on
 //! the bus, health and metrics over HTTP, clean stop on shutdown.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use inspector_bus::Bus;
@@ -14,9 +14,6 @@ use tokio_util::sync::CancellationToken;
 use crate::config::TrendPredictorConfig;
 use crate::pass::{PassOutcome, SENSOR, run_pass};
 use inspector_prometheus::MetricSource;
-
-/// How long shutdown waits for queued publishes to drain.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The sensor, generic over where history comes from.
 #[derive(Debug)]
@@ -92,7 +89,12 @@ impl<S: MetricSource> TrendPredictor<S> {
                 _ = shutdown.cancelled() => break,
                 _ = ticker.tick() => {}
             }
-            let outcome = self.run_once(Utc::now()).await;
+            // A pass waiting on Prometheus or NATS is dropped at shutdown:
+            // what it queued stays in the outbox and is drained or spooled.
+            let outcome = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                outcome = self.run_once(Utc::now()) => outcome,
+            };
             tracing::info!(
                 findings = outcome.findings.len(),
                 errors = outcome.errors.len(),
@@ -100,7 +102,9 @@ impl<S: MetricSource> TrendPredictor<S> {
                 "pass done"
             );
         }
-        self.bus.drain_outbox(DRAIN_TIMEOUT).await;
+        self.bus
+            .drain_outbox(inspector_runtime::service_main::drain_budget())
+            .await;
     }
 }
 

@@ -181,3 +181,84 @@ impl OtlpCollector {
         self.seen.lock().unwrap().clone()
     }
 }
+
+/// Issue 10, case 4: SIGTERM while NATS is down. The process is gone within
+/// its grace (not after minutes of retries), and the findings it could not
+/// send are in its spool for the next start.
+#[test]
+fn sigterm_with_nats_down_exits_within_the_grace_and_spools() {
+    inspector_runtime::install_crypto_provider();
+    let mut nats = NatsServer::start();
+    let t = chrono::Utc::now().timestamp() / 60 * 60;
+    let samples: Vec<(i64, f64)> = (0..=60)
+        .map(|i| (t - 3600 + i * 60, 50.0 + i as f64 / 6.0))
+        .collect();
+    let prometheus = PrometheusServer::start_with_openmetrics(
+        &OpenMetrics::new().gauge("disk", &[(&[], samples)]).finish(),
+    );
+    let spool_dir = tempfile::tempdir().unwrap();
+    let spool = spool_dir.path().join("outbox.spool");
+    let port = free_port();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "interval: 1s\nprometheus: {url: 'http://placeholder:1'}\nmetrics:\n  - {name: disk, query: disk, threshold: 90}\n",
+    )
+    .unwrap();
+    let mut child = ServiceProcess::spawn(
+        binary()
+            .arg("--config")
+            .arg(file.path())
+            .env("INSPECTOR_PROMETHEUS__URL", prometheus.url())
+            .env("INSPECTOR_NATS__URL", nats.url())
+            .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("bin"))
+            .env("INSPECTOR_NATS__SPOOL_PATH", spool.display().to_string())
+            .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SHUTDOWN_GRACE_SECONDS", "6")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let metrics = || {
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        runtime
+            .block_on(async move { reqwest::get(url).await?.text().await })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !metrics().contains("inspector_sensor_findings_total 1") {
+        assert!(Instant::now() < deadline, "no finding published");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    nats.stop();
+    // Passes go on and queue their findings.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !metrics()
+        .lines()
+        .any(|l| l.starts_with("inspector_sensor_publish_pending ") && !l.ends_with(" 0"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "nothing queued while NATS is down"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let stopping = Instant::now();
+    let status = child.terminate(Duration::from_secs(20));
+    let took = stopping.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        took < Duration::from_secs(8),
+        "took {took:?} with a 6 s grace"
+    );
+    let spooled = inspector_bus::spool::read(&spool).unwrap();
+    assert!(!spooled.is_empty(), "the unsent findings were spooled");
+    assert!(
+        spooled.iter().all(|e| e.msg_id.is_some()),
+        "each keeps its Nats-Msg-Id"
+    );
+}
