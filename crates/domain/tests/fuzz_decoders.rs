@@ -66,7 +66,10 @@ proptest! {
 
 fn run_for_budget(strategy: impl Strategy<Value = Vec<u8>>) {
     let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut runner = TestRunner::new(Config::with_cases(5_000));
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::with_cases(5_000)
+    });
     let mut cases = 0u64;
     while Instant::now() < deadline {
         runner

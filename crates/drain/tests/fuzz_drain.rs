@@ -55,7 +55,10 @@ proptest! {
 #[ignore = "long fuzz run: FUZZ_SECONDS=600 cargo test -p inspector-drain --test fuzz_drain -- --ignored"]
 fn long_any_lines() {
     let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut runner = TestRunner::new(Config::with_cases(200));
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::with_cases(200)
+    });
     let strategy = proptest::collection::vec(line(), 0..400);
     let mut cases = 0u64;
     while Instant::now() < deadline {

@@ -87,7 +87,10 @@ proptest! {
 #[ignore = "long fuzz run: FUZZ_SECONDS=600 cargo test -p inspector-prometheus --test fuzz_decode -- --ignored"]
 fn long_any_answer() {
     let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut runner = TestRunner::new(Config::with_cases(2_000));
+    let mut runner = TestRunner::new(Config {
+        failure_persistence: None,
+        ..Config::with_cases(2_000)
+    });
     let mut cases = 0u64;
     while Instant::now() < deadline {
         runner
