@@ -25,9 +25,15 @@ pub struct LogPatternConfig {
     /// so a fresh deployment does not flood.
     #[serde(default = "default_warmup_lines")]
     pub warmup_lines: u64,
-    /// Longer lines are cut to this many bytes (on a character boundary).
+    /// Longer lines are cut to this many bytes (on a character boundary),
+    /// while reading: a longer line is never held whole.
     #[serde(default = "default_max_line_bytes")]
     pub max_line_bytes: usize,
+    /// Most new-template findings per workload per run window; the rest of
+    /// a burst (binary output, a new release logging ids) is rolled up into
+    /// one finding at the window's end ("and 9,873 more new log shapes").
+    #[serde(default = "default_max_new_patterns_per_window")]
+    pub max_new_patterns_per_window: u32,
     /// Which share of the workloads this replica owns.
     #[serde(default)]
     pub shard: ShardConfig,
@@ -145,6 +151,9 @@ fn default_warmup_lines() -> u64 {
 }
 fn default_max_line_bytes() -> usize {
     16 * 1024
+}
+fn default_max_new_patterns_per_window() -> u32 {
+    20
 }
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9103))

@@ -55,6 +55,17 @@ pub struct LogPatternSensor {
     errors: Vec<SensorError>,
     published_findings: u64,
     runs: u64,
+    /// New templates per workload this window, for the rate limit.
+    burst: std::collections::HashMap<String, Burst>,
+}
+
+/// A workload's new templates in the current window.
+#[derive(Debug)]
+struct Burst {
+    reported: u32,
+    held_back: u64,
+    /// The last one held back, for the roll-up.
+    last: Option<(LineOrigin, NewPattern)>,
 }
 
 impl LogPatternSensor {
@@ -105,6 +116,7 @@ impl LogPatternSensor {
             errors,
             published_findings: 0,
             runs: 0,
+            burst: Default::default(),
         }
     }
 
@@ -148,6 +160,18 @@ impl LogPatternSensor {
         let Some(pattern) = self.miner.learn(&origin.workload, text) else {
             return;
         };
+        let burst = self.burst.entry(origin.workload.clone()).or_insert(Burst {
+            reported: 0,
+            held_back: 0,
+            last: None,
+        });
+        if burst.reported >= self.config.max_new_patterns_per_window {
+            // Still learned (never reported later), rolled up at the window's end.
+            burst.held_back += 1;
+            burst.last = Some((origin.clone(), pattern));
+            return;
+        }
+        burst.reported += 1;
         let finding = pattern_finding(
             origin,
             &pattern,
@@ -156,6 +180,10 @@ impl LogPatternSensor {
             Utc::now(),
         );
         tracing::info!(workload = %origin.workload, template = %pattern.template, "new log pattern");
+        self.publish(finding).await;
+    }
+
+    async fn publish(&mut self, finding: Finding) {
         self.findings += 1;
         self.published_findings += 1;
         match self.bus.publish_finding(&finding).await {
@@ -183,9 +211,32 @@ impl LogPatternSensor {
         }
     }
 
+    /// One finding per workload whose burst of new templates went over the
+    /// window's limit: how many more, and the last of them.
+    async fn roll_up_bursts(&mut self, now: DateTime<Utc>) {
+        let bursts = std::mem::take(&mut self.burst);
+        for (workload, burst) in bursts {
+            let Some((origin, pattern)) = burst.last else {
+                continue;
+            };
+            let finding = burst_finding(
+                &origin,
+                &pattern,
+                burst.held_back,
+                self.config.max_new_patterns_per_window,
+                self.config.shadow,
+                &self.instance,
+                now,
+            );
+            tracing::warn!(%workload, held_back = burst.held_back, "burst of new log shapes rolled up");
+            self.publish(finding).await;
+        }
+    }
+
     /// Publishes the run summary of the window and saves the snapshot.
     async fn close_run(&mut self) {
         let now = Utc::now();
+        self.roll_up_bursts(now).await;
         if let Some(path) = self.config.snapshot.path.clone()
             && let Err(e) = write_atomically(&path, &self.miner.snapshot())
         {
@@ -233,6 +284,39 @@ pub fn pattern_finding(
     instance: &str,
     now: DateTime<Utc>,
 ) -> Finding {
+    let (observation, detail) = pattern_parts(origin, pattern, shadow, instance, now);
+    Finding::log_pattern(observation, detail)
+}
+
+/// The roll-up of a burst: `held_back` more new shapes of one workload than
+/// the window's limit let through, with the last of them as the example.
+pub fn burst_finding(
+    origin: &LineOrigin,
+    last: &NewPattern,
+    held_back: u64,
+    limit: u32,
+    shadow: bool,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> Finding {
+    let (mut observation, detail) = pattern_parts(origin, last, shadow, instance, now);
+    observation.key = format!("{}#more-new-shapes", origin.workload);
+    observation.severity = Severity::Warning;
+    observation.description = format!(
+        "{} logged {held_back} more line shapes never seen before in this window \
+         (beyond the {limit} reported); the last: {}",
+        origin.workload, last.template
+    );
+    Finding::log_pattern(observation, detail)
+}
+
+fn pattern_parts(
+    origin: &LineOrigin,
+    pattern: &NewPattern,
+    shadow: bool,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> (Observation, LogPatternDetail) {
     let lower = pattern.template.to_lowercase();
     let severity = if ALARMING.iter().any(|word| lower.contains(word)) {
         Severity::Warning
@@ -243,7 +327,7 @@ pub fn pattern_finding(
     if !origin.namespace.is_empty() {
         labels.insert("namespace".into(), origin.namespace.clone());
     }
-    Finding::log_pattern(
+    (
         Observation {
             key: format!("{}#{}", origin.workload, pattern.cluster_id),
             labels,
@@ -297,6 +381,7 @@ pub async fn start_source(
                 path.clone(),
                 workload.clone(),
                 *follow,
+                config.max_line_bytes,
                 sender,
                 shutdown,
             ));
@@ -321,6 +406,7 @@ pub async fn start_source(
                 Membership::start(&config.shard, shutdown.clone())
                     .await
                     .map_err(ServeError::Membership)?,
+                config.max_line_bytes,
                 sender,
                 shutdown,
             ));
@@ -374,4 +460,77 @@ pub async fn serve(
         .run(events, shutdown, false)
         .await;
     Ok(host.finish().await?)
+}
+
+#[cfg(test)]
+mod burst_tests {
+    use inspector_bus::Incoming;
+
+    use super::*;
+
+    /// Issue 10, case 7: a burst of new shapes (binary output, ids in every
+    /// line) is a few findings and one roll-up, not thousands.
+    #[tokio::test]
+    async fn a_burst_of_new_shapes_is_rolled_up() {
+        let config: LogPatternConfig = inspector_runtime::load_config_from_str(
+            "warmup_lines: 5\nmax_new_patterns_per_window: 3\ninterval: 1h\n\
+             source: {kind: file, path: '-', workload: app}\n",
+        )
+        .unwrap();
+        config.validate().unwrap();
+        let bus = Bus::in_process("burst");
+        let mut inbox = bus
+            .inbox("aggregator", std::time::Duration::from_secs(30), 10_000)
+            .await
+            .unwrap();
+        let metrics = SensorMetrics::register(&mut Default::default());
+        let sensor = LogPatternSensor::new(config, bus.clone(), metrics, "lp-0".into());
+        let (lines, events) = mpsc::channel(10_000);
+        let origin = LineOrigin {
+            workload: "app".into(),
+            namespace: String::new(),
+            pod: String::new(),
+            container: "-".into(),
+        };
+        for _ in 0..5 {
+            lines
+                .send(SourceEvent::Line {
+                    origin: origin.clone(),
+                    text: "request served ok".into(),
+                })
+                .await
+                .unwrap();
+        }
+        // 50 shapes that can never merge (different token counts).
+        for i in 1..=50 {
+            lines
+                .send(SourceEvent::Line {
+                    origin: origin.clone(),
+                    text: format!("{}happened", "strange ".repeat(i)),
+                })
+                .await
+                .unwrap();
+        }
+        drop(lines);
+        let (published, _) = sensor.run(events, CancellationToken::new(), true).await;
+        assert_eq!(published, 4, "3 findings and 1 roll-up");
+        let mut findings = Vec::new();
+        while let Ok(Some(Ok(delivery))) =
+            tokio::time::timeout(std::time::Duration::from_millis(200), inbox.next()).await
+        {
+            if let Incoming::Finding(finding) = delivery.incoming {
+                findings.push(*finding);
+            }
+        }
+        assert_eq!(findings.len(), 4);
+        let rollup = findings
+            .iter()
+            .find(|f| f.key == "app#more-new-shapes")
+            .expect("a roll-up");
+        assert!(
+            rollup.description.contains("47 more"),
+            "{}",
+            rollup.description
+        );
+    }
 }

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Utc};
-use futures::AsyncBufReadExt;
 use inspector_membership::Membership;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, LogParams};
@@ -56,20 +55,63 @@ pub fn workload_name(pod: &Pod) -> String {
 /// existing at all.
 const FILE_POLL: Duration = Duration::from_millis(500);
 
-/// A line without its newline is held back (while following) up to this size.
-const MAX_PARTIAL_LINE: usize = 1 << 20;
+/// How one bounded line read ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LineRead {
+    /// Bytes taken from the reader (0: end of input).
+    pub consumed: usize,
+    /// A newline ended the line (else the input ended, for now, inside it).
+    pub ended: bool,
+}
 
-/// Reads `path` (`-`: stdin) as one workload's lines: to its end, or with
-/// `follow` like `tail -F` without rotation (waits for the file to exist,
-/// then for lines appended to it) until `shutdown`.
+/// Reads (the rest of) one line into `line`, keeping at most `max` bytes of
+/// it: the remainder of a longer line is read and dropped, never held, so a
+/// 100 MB line with no newline costs `max` bytes, not 100 MB.
+pub async fn read_line_bounded<R>(
+    reader: &mut R,
+    line: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<LineRead>
+where
+    R: futures::io::AsyncBufRead + Unpin,
+{
+    use futures::io::AsyncBufReadExt as _;
+    let mut consumed = 0;
+    loop {
+        let available = reader.fill_buf().await?;
+        if available.is_empty() {
+            return Ok(LineRead {
+                consumed,
+                ended: false,
+            });
+        }
+        let (take, ended) = match available.iter().position(|b| *b == b'\n') {
+            Some(at) => (at + 1, true),
+            None => (available.len(), false),
+        };
+        let room = max.saturating_sub(line.len());
+        line.extend_from_slice(&available[..take.min(room)]);
+        reader.consume_unpin(take);
+        consumed += take;
+        if ended {
+            return Ok(LineRead { consumed, ended });
+        }
+    }
+}
+
+/// Reads `path` (`-`: stdin) as one workload's lines, each cut to
+/// `max_line_bytes` while reading: to its end, or with `follow` like
+/// `tail -F` without rotation (waits for the file to exist, then for lines
+/// appended to it) until `shutdown`.
 pub async fn follow_file(
     path: std::path::PathBuf,
     workload: String,
     follow: bool,
+    max_line_bytes: usize,
     events: mpsc::Sender<SourceEvent>,
     shutdown: CancellationToken,
 ) {
-    use tokio::io::AsyncBufReadExt as _;
+    use tokio_util::compat::TokioAsyncReadCompatExt as _;
     let error = |message: String| SourceEvent::Error {
         subject: path.display().to_string(),
         message,
@@ -98,7 +140,7 @@ pub async fn follow_file(
             }
         }
     };
-    let mut reader = tokio::io::BufReader::new(reader);
+    let mut reader = futures::io::BufReader::new(reader.compat());
     let origin = LineOrigin {
         workload,
         namespace: String::new(),
@@ -109,20 +151,18 @@ pub async fn follow_file(
     loop {
         let read = tokio::select! {
             _ = shutdown.cancelled() => return,
-            read = reader.read_until(b'\n', &mut buffer) => read,
+            read = read_line_bounded(&mut reader, &mut buffer, max_line_bytes) => read,
         };
         match read {
-            Ok(0) if follow => {
+            Ok(LineRead { consumed: 0, .. }) if follow => {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
                     _ = tokio::time::sleep(FILE_POLL) => continue,
                 }
             }
-            Ok(0) if buffer.is_empty() => return,
-            Ok(_) if follow && !buffer.ends_with(b"\n") && buffer.len() < MAX_PARTIAL_LINE => {
-                // The rest of the line has not been written yet.
-                continue;
-            }
+            Ok(LineRead { consumed: 0, .. }) if buffer.is_empty() => return,
+            // The rest of the line has not been written yet.
+            Ok(LineRead { ended: false, .. }) if follow => continue,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buffer)
                     .trim_end_matches(['\n', '\r'])
@@ -159,6 +199,7 @@ pub async fn follow_kubernetes(
     client: kube::Client,
     config: KubernetesSource,
     membership: Membership,
+    max_line_bytes: usize,
     events: mpsc::Sender<SourceEvent>,
     shutdown: CancellationToken,
 ) {
@@ -242,6 +283,8 @@ pub async fn follow_kubernetes(
                 origin,
                 config.tail_lines,
                 config.max_backoff,
+                // Room for the RFC 3339 timestamp the API puts first.
+                max_line_bytes + 64,
                 events.clone(),
                 cancel,
             ));
@@ -261,11 +304,13 @@ fn split_timestamp(line: &str) -> Option<(DateTime<FixedOffset>, &str)> {
 /// Follows one container's log. A broken or ended stream is resumed after a
 /// backoff from the last timestamp seen (`sinceSeconds` reaches back just
 /// past it; lines at or before it are skipped), so no line is fed twice.
+#[allow(clippy::too_many_arguments)]
 async fn follow_container(
     api: Api<Pod>,
     origin: LineOrigin,
     tail_lines: i64,
     max_backoff: Duration,
+    max_line_bytes: usize,
     events: mpsc::Sender<SourceEvent>,
     cancel: CancellationToken,
 ) {
@@ -290,10 +335,10 @@ async fn follow_container(
                     buffer.clear();
                     let read = tokio::select! {
                         _ = cancel.cancelled() => return,
-                        read = stream.read_until(b'\n', &mut buffer) => read,
+                        read = read_line_bounded(&mut stream, &mut buffer, max_line_bytes) => read,
                     };
                     match read {
-                        Ok(0) => break "log stream ended".to_string(),
+                        Ok(LineRead { consumed: 0, .. }) => break "log stream ended".to_string(),
                         Ok(_) => {
                             // Invalid UTF-8 is replaced, never fatal.
                             let raw = String::from_utf8_lossy(&buffer);
@@ -411,6 +456,7 @@ mod tests {
             path.clone(),
             "app".into(),
             true,
+            1024,
             sender,
             shutdown.clone(),
         ));
@@ -433,5 +479,43 @@ mod tests {
         assert_eq!(next(&mut lines).await, "third");
         shutdown.cancel();
         task.await.unwrap();
+    }
+
+    /// Issue 10, case 7: a line far longer than the limit, with no newline
+    /// for most of it, is cut while reading; the reader never holds it.
+    #[tokio::test]
+    async fn a_huge_line_is_cut_while_reading() {
+        let huge = vec![b'x'; 5_000_000];
+        let mut input: Vec<u8> = b"short\n".to_vec();
+        input.extend_from_slice(&huge);
+        input.extend_from_slice(b"\nafter\n");
+        // A small buffer, as a socket delivers: the line comes in pieces.
+        let mut reader = futures::io::BufReader::with_capacity(8192, input.as_slice());
+        let mut line = Vec::new();
+        let first = read_line_bounded(&mut reader, &mut line, 1024)
+            .await
+            .unwrap();
+        assert_eq!(
+            (line.as_slice(), first.ended),
+            (b"short\n".as_slice(), true)
+        );
+        line.clear();
+        let long = read_line_bounded(&mut reader, &mut line, 1024)
+            .await
+            .unwrap();
+        assert_eq!(line.len(), 1024, "kept only the limit");
+        assert!(line.capacity() < 64 * 1024, "never held the whole line");
+        assert_eq!(long.consumed, 5_000_001);
+        assert!(long.ended);
+        line.clear();
+        read_line_bounded(&mut reader, &mut line, 1024)
+            .await
+            .unwrap();
+        assert_eq!(line, b"after\n");
+        line.clear();
+        let end = read_line_bounded(&mut reader, &mut line, 1024)
+            .await
+            .unwrap();
+        assert_eq!(end.consumed, 0);
     }
 }
