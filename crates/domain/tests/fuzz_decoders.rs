@@ -66,12 +66,14 @@ proptest! {
 
 fn run_for_budget(strategy: impl Strategy<Value = Vec<u8>>) {
     let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut runner = TestRunner::new(Config {
-        failure_persistence: None,
-        ..Config::with_cases(5_000)
-    });
     let mut cases = 0u64;
     while Instant::now() < deadline {
+        // A fresh runner (fresh random seed) per batch: a finished runner
+        // runs no more cases.
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::with_cases(5_000)
+        });
         runner
             .run(&strategy, |bytes| {
                 decode_all(&bytes);

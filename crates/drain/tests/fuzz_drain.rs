@@ -55,13 +55,15 @@ proptest! {
 #[ignore = "long fuzz run: FUZZ_SECONDS=600 cargo test -p inspector-drain --test fuzz_drain -- --ignored"]
 fn long_any_lines() {
     let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut runner = TestRunner::new(Config {
-        failure_persistence: None,
-        ..Config::with_cases(200)
-    });
     let strategy = proptest::collection::vec(line(), 0..400);
     let mut cases = 0u64;
     while Instant::now() < deadline {
+        // A fresh runner (fresh random seed) per batch: a finished runner
+        // runs no more cases.
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::with_cases(200)
+        });
         runner
             .run(&strategy, |lines| {
                 mine(&lines);

@@ -87,12 +87,14 @@ proptest! {
 #[ignore = "long fuzz run: FUZZ_SECONDS=600 cargo test -p inspector-prometheus --test fuzz_decode -- --ignored"]
 fn long_any_answer() {
     let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut runner = TestRunner::new(Config {
-        failure_persistence: None,
-        ..Config::with_cases(2_000)
-    });
     let mut cases = 0u64;
     while Instant::now() < deadline {
+        // A fresh runner (fresh random seed) per batch: a finished runner
+        // runs no more cases.
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::with_cases(2_000)
+        });
         runner
             .run(&(status(), answer()), |(status, body)| {
                 check(status, &body);
