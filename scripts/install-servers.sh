@@ -14,6 +14,7 @@ have redis-server || missing+=(redis-server)
 have redis-cli || missing+=(redis-tools)
 { have prometheus && have promtool; } || missing+=(prometheus)
 have prometheus-alertmanager || have alertmanager || missing+=(prometheus-alertmanager)
+have openssl || missing+=(openssl)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

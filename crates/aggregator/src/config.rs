@@ -165,6 +165,50 @@ pub struct RedisConfig {
     /// Per-command timeout; past it the in-process fallback is used.
     #[serde(default = "default_redis_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// TLS for `rediss://` URLs: a private CA and a client certificate.
+    #[serde(default)]
+    pub tls: RedisTlsConfig,
+}
+
+/// TLS towards Redis (rustls with the process' ring provider). Without a
+/// CA file the system's roots are trusted.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisTlsConfig {
+    /// PEM CA certificate(s) that signed the server's certificate.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with `key_file`.
+    #[serde(default)]
+    pub cert_file: Option<std::path::PathBuf>,
+    /// Client key (PEM), with `cert_file`.
+    #[serde(default)]
+    pub key_file: Option<std::path::PathBuf>,
+}
+
+impl RedisTlsConfig {
+    pub fn is_set(&self) -> bool {
+        self.ca_file.is_some() || self.cert_file.is_some() || self.key_file.is_some()
+    }
+
+    /// Checks what serde cannot; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.cert_file.is_some() != self.key_file.is_some() {
+            return Err("redis.tls: cert_file and key_file go together".into());
+        }
+        for (field, path) in [
+            ("redis.tls.ca_file", &self.ca_file),
+            ("redis.tls.cert_file", &self.cert_file),
+            ("redis.tls.key_file", &self.key_file),
+        ] {
+            if let Some(path) = path
+                && let Err(e) = std::fs::metadata(path)
+            {
+                return Err(format!("{field} {}: {e}", path.display()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What the aggregator expects of one sensor.
@@ -242,6 +286,7 @@ impl Default for RedisConfig {
         RedisConfig {
             url: default_redis_url(),
             cluster: Vec::new(),
+            tls: RedisTlsConfig::default(),
             key_prefix: default_key_prefix(),
             timeout: default_redis_timeout(),
         }
@@ -344,6 +389,13 @@ impl AggregatorConfig {
             return Err("max_ack_pending must be at least 1".into());
         }
         let is_redis_url = |url: &str| url.starts_with("redis://") || url.starts_with("rediss://");
+        self.redis.tls.validate()?;
+        let tls_urls = !self.redis.cluster.is_empty()
+            && self.redis.cluster[0].starts_with("rediss://")
+            || self.redis.cluster.is_empty() && self.redis.url.starts_with("rediss://");
+        if self.redis.tls.is_set() && !tls_urls {
+            return Err("redis.tls is set but the Redis URL is not rediss://".into());
+        }
         if !self.redis.cluster.is_empty() && self.redis.url != default_redis_url() {
             return Err("redis: give url (one server) or cluster (seed nodes), not both".into());
         }

@@ -135,19 +135,56 @@ pub enum RedisSetupError {
     Cluster(#[source] redis::RedisError),
     #[error("redis connection set-up")]
     Connection(#[source] redis::RedisError),
+    #[error("{field} {}: unreadable", path.display())]
+    TlsFile {
+        field: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The CA and client certificate of `redis.tls`, read from their files.
+fn tls_certificates(config: &RedisConfig) -> Result<redis::TlsCertificates, RedisSetupError> {
+    let read = |field: &'static str, path: &std::path::PathBuf| {
+        std::fs::read(path).map_err(|source| RedisSetupError::TlsFile {
+            field,
+            path: path.clone(),
+            source,
+        })
+    };
+    let tls = &config.tls;
+    let root_cert = tls
+        .ca_file
+        .as_ref()
+        .map(|path| read("redis.tls.ca_file", path))
+        .transpose()?;
+    let client_tls = match (&tls.cert_file, &tls.key_file) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("redis.tls.cert_file", cert)?,
+            client_key: read("redis.tls.key_file", key)?,
+        }),
+        _ => None,
+    };
+    Ok(redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    })
 }
 
 /// Builds a lazily connecting, self-reconnecting connection to the server
 /// (`redis.url`) or cluster (`redis.cluster`) of `config`.
 pub fn redis_connection(config: &RedisConfig) -> Result<RedisConnection, RedisSetupError> {
     if !config.cluster.is_empty() {
-        let client =
+        let mut builder =
             redis::cluster::ClusterClientBuilder::new(config.cluster.iter().map(String::as_str))
                 .connection_timeout(config.timeout)
                 .response_timeout(config.timeout)
-                .retries(2)
-                .build()
-                .map_err(RedisSetupError::Cluster)?;
+                .retries(2);
+        if config.tls.is_set() {
+            builder = builder.certs(tls_certificates(config)?);
+        }
+        let client = builder.build().map_err(RedisSetupError::Cluster)?;
         let cluster = client.get_pending_async_connection_with_config(
             redis::cluster::ClusterConfig::new()
                 .set_connection_timeout(config.timeout)
@@ -155,7 +192,12 @@ pub fn redis_connection(config: &RedisConfig) -> Result<RedisConnection, RedisSe
         );
         return Ok(RedisConnection::Cluster(cluster));
     }
-    let client = redis::Client::open(config.url.as_str()).map_err(RedisSetupError::Url)?;
+    let client = if config.tls.is_set() {
+        redis::Client::build_with_tls(config.url.as_str(), tls_certificates(config)?)
+            .map_err(RedisSetupError::Url)?
+    } else {
+        redis::Client::open(config.url.as_str()).map_err(RedisSetupError::Url)?
+    };
     let manager_config = ConnectionManagerConfig::new()
         .set_response_timeout(Some(config.timeout))
         .set_connection_timeout(Some(config.timeout))

@@ -18,6 +18,7 @@ async fn claims_survive_the_loss_of_a_primary() {
         cluster: cluster.urls(),
         key_prefix: unique_name("dedup"),
         timeout: Duration::from_millis(500),
+        ..RedisConfig::default()
     };
     let connection = redis_connection(&config).unwrap();
     assert!(matches!(connection, RedisConnection::Cluster(_)));
