@@ -123,6 +123,8 @@ pub struct Aggregator {
     alerts: BTreeMap<String, AlertEntry>,
     changed: BTreeSet<String>,
     removed: Vec<String>,
+    /// Bumped by every change, so readers can cache what they derive.
+    generation: u64,
 }
 
 impl Aggregator {
@@ -136,8 +138,14 @@ impl Aggregator {
             alerts: BTreeMap::new(),
             changed: BTreeSet::new(),
             removed: Vec::new(),
+            generation: 0,
             config,
         }
+    }
+
+    /// Changes so far: equal generations mean equal state.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn config(&self) -> &AggregatorConfig {
@@ -171,6 +179,7 @@ impl Aggregator {
         verdict: Verdict,
         now: DateTime<Utc>,
     ) -> FindingOutcome {
+        self.generation += 1;
         if self.is_counted(&finding.id) {
             return FindingOutcome {
                 counted: Counted::AlreadyCounted,
@@ -266,6 +275,7 @@ impl Aggregator {
 
     /// Applies a run summary; returns the alerts it resolved.
     pub fn apply_run(&mut self, run: SensorRun, now: DateTime<Utc>) -> Vec<Alert> {
+        self.generation += 1;
         let configured = self
             .config
             .sensors
@@ -441,6 +451,7 @@ impl Aggregator {
         dedup: (String, bool),
         delivery: Vec<DeliveryStatus>,
     ) -> InspectionReport {
+        self.generation += 1;
         let sensors = self.sensor_statuses(now);
         for track in self.sensors.values_mut() {
             track.errors.clear();

@@ -86,7 +86,7 @@ async fn anomaly_context(State(state): State<ApiState>) -> Response {
     let Some(shared) = state.get() else {
         return starting();
     };
-    Json(shared.anomaly_context()).into_response()
+    Json(&*shared.anomaly_context()).into_response()
 }
 
 #[cfg(test)]

@@ -46,7 +46,7 @@ pub fn spawn_query_responders(
                 }
                 Some(message) = contexts.next() => {
                     let context = shared.anomaly_context();
-                    (message, serde_json::to_vec(&context).unwrap_or_default())
+                    (message, serde_json::to_vec(&*context).unwrap_or_default())
                 }
                 else => break,
             };

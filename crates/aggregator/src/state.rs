@@ -3,7 +3,7 @@
 //! latest report.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::{DateTime, Utc};
 use inspector_domain::{Alert, InspectionReport};
@@ -20,7 +20,13 @@ pub struct Shared {
     processed: AtomicU64,
     /// Why Redis refuses this aggregator (credentials), if it does.
     redis_refused: Mutex<Option<String>>,
+    /// The last anomaly context, its core generation and when it was made.
+    context_cache: Mutex<Option<(u64, std::time::Instant, Arc<AnomalyContext>)>>,
 }
+
+/// How long an anomaly context is served again while nothing changed (its
+/// window and staleness move with the clock).
+const CONTEXT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Shared {
     pub fn new(core: Aggregator, latest: Option<InspectionReport>) -> Self {
@@ -29,6 +35,7 @@ impl Shared {
             latest: RwLock::new(latest),
             processed: AtomicU64::new(0),
             redis_refused: Mutex::new(None),
+            context_cache: Mutex::new(None),
         }
     }
 
@@ -84,9 +91,34 @@ impl Shared {
         self.core().alerts(now)
     }
 
-    /// The anomaly context as of now. The lock is held only to copy what
-    /// the context needs; sorting and shaping happen outside it.
-    pub fn anomaly_context(&self) -> AnomalyContext {
+    /// The anomaly context as of now: served from a cache while the core
+    /// has not changed (for at most a second), else rebuilt. The core's lock
+    /// is held only to copy what the context needs; sorting and shaping
+    /// happen outside it.
+    pub fn anomaly_context(&self) -> Arc<AnomalyContext> {
+        let generation = self.core().generation();
+        {
+            let cache = self
+                .context_cache
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some((cached_generation, made, context)) = cache.as_ref()
+                && *cached_generation == generation
+                && made.elapsed() < CONTEXT_CACHE_TTL
+            {
+                return context.clone();
+            }
+        }
+        let context = Arc::new(self.build_context());
+        *self
+            .context_cache
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((generation, std::time::Instant::now(), context.clone()));
+        context
+    }
+
+    fn build_context(&self) -> AnomalyContext {
         let now = Utc::now();
         let (findings, alerts, sensors, config) = {
             let mut core = self.core();
