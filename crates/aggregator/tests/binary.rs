@@ -4,7 +4,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use inspector_test_harness::{NatsServer, RedisServer, ServiceProcess, free_port, unique_name};
+use inspector_test_harness::{
+    NatsServer, RedisServer, ServiceProcess, free_port, http_get, unique_name,
+};
 
 #[test]
 fn bad_config_exits_64_naming_the_field() {
@@ -44,14 +46,7 @@ fn waits_for_nats_then_serves_and_stops_on_sigterm() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let get = |path: &str| {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        runtime.block_on(async move { reqwest::get(url).await.map(|r| r.status().as_u16()) })
-    };
+    let get = |path: &str| http_get(port, path).map(|(status, _)| status);
     let deadline = Instant::now() + Duration::from_secs(20);
     while get("/healthz").ok() != Some(200) {
         assert!(Instant::now() < deadline, "health never answered");
@@ -102,18 +97,7 @@ fn a_wrong_redis_password_fails_readiness_with_the_reason() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let get = |path: &str| {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        runtime.block_on(async move {
-            let response = reqwest::get(url).await?;
-            let status = response.status().as_u16();
-            Ok::<_, reqwest::Error>((status, response.text().await?))
-        })
-    };
+    let get = |path: &str| http_get(port, path);
     let deadline = Instant::now() + Duration::from_secs(30);
     let body = loop {
         if let Ok((503, body)) = get("/readyz")

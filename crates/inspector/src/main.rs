@@ -69,23 +69,7 @@ enum ScenarioCommand {
     /// Write seven days of the scenario's history (OpenMetrics, for
     /// `promtool tsdb create-blocks-from openmetrics`), then serve its series
     /// live on /metrics and append its checkout log lines to a file.
-    Serve {
-        #[arg(long, default_value = "127.0.0.1:9400")]
-        listen: SocketAddr,
-        /// Where to write the history; written atomically before serving.
-        #[arg(long)]
-        history: Option<std::path::PathBuf>,
-        #[arg(long, default_value_t = 7)]
-        history_days: u32,
-        #[arg(long, default_value = "1m", value_parser = humantime_duration)]
-        history_step: Duration,
-        /// Log file to append the checkout service's lines to.
-        #[arg(long)]
-        log: Option<std::path::PathBuf>,
-        /// How often a never-seen line shape appears in the log.
-        #[arg(long, default_value = "90s", value_parser = humantime_duration)]
-        novel_every: Duration,
-    },
+    Serve(stack::StackOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,23 +216,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Baseline(BaselineCommand::NabScore { nab, results, json }) => {
             baseline::nab_score(&nab, &results, json)?
         }
-        Command::Scenario(ScenarioCommand::Serve {
-            listen,
-            history,
-            history_days,
-            history_step,
-            log,
-            novel_every,
-        }) => {
+        Command::Scenario(ScenarioCommand::Serve(options)) => {
             let _telemetry = inspector_runtime::init_telemetry("inspector-scenario", "info");
-            let options = stack::StackOptions {
-                listen,
-                history,
-                history_days,
-                history_step,
-                log,
-                novel_every,
-            };
             stack::serve(options, inspector_runtime::shutdown_signal()).await?;
         }
         Command::Probe { url } => {

@@ -24,16 +24,26 @@ use tokio_util::sync::CancellationToken;
 
 use crate::scenario::{Scenario, checkout_log_lines};
 
-/// What `inspector scenario serve` does.
-#[derive(Debug, Clone)]
+/// What `inspector scenario serve` does (its command-line options).
+#[derive(Debug, Clone, clap::Args)]
 pub struct StackOptions {
+    /// Address of the live /metrics.
+    #[arg(long, default_value = "127.0.0.1:9400")]
     pub listen: SocketAddr,
-    /// Where to write the history (OpenMetrics); none: skip it.
+    /// Where to write the history (OpenMetrics), atomically, before serving.
+    #[arg(long)]
     pub history: Option<PathBuf>,
+    /// Days of history.
+    #[arg(long, default_value_t = 7)]
     pub history_days: u32,
+    /// Step between history samples.
+    #[arg(long, default_value = "1m", value_parser = crate::humantime_duration)]
     pub history_step: Duration,
-    /// Log file to append the checkout lines to; none: no log.
+    /// Log file to append the checkout service's lines to.
+    #[arg(long)]
     pub log: Option<PathBuf>,
+    /// How often a never-seen line shape appears in the log.
+    #[arg(long, default_value = "90s", value_parser = crate::humantime_duration)]
     pub novel_every: Duration,
 }
 

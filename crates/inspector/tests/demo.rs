@@ -93,30 +93,17 @@ fn demo_serves_the_api_until_sigterm() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let url = format!("http://127.0.0.1:{port}/v1/report/latest");
     let deadline = Instant::now() + Duration::from_secs(30);
     let report: serde_json::Value = loop {
         assert!(Instant::now() < deadline, "demo never served a report");
-        let attempt =
-            runtime.block_on(async { reqwest::get(&url).await?.error_for_status()?.json().await });
-        match attempt {
-            Ok(report) => break report,
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        match inspector_test_harness::http_get(port, "/v1/report/latest") {
+            Ok((200, body)) => break serde_json::from_str(&body).expect("a JSON report"),
+            _ => std::thread::sleep(Duration::from_millis(100)),
         }
     };
     assert!(report["counts"]["trend_breach"].is_number(), "{report}");
-    let context: serde_json::Value = runtime
-        .block_on(async {
-            reqwest::get(format!("http://127.0.0.1:{port}/v1/anomaly-context"))
-                .await?
-                .json()
-                .await
-        })
-        .unwrap();
+    let (_, body) = inspector_test_harness::http_get(port, "/v1/anomaly-context").unwrap();
+    let context: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         context["findings"].as_array().unwrap().len(),
         6,

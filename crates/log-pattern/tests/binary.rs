@@ -53,18 +53,8 @@ fn file_source_runs_and_snapshots_on_sigterm() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let metrics = |port: u16| {
-        runtime.block_on(async move {
-            reqwest::get(format!("http://127.0.0.1:{port}/metrics"))
-                .await?
-                .text()
-                .await
-        })
-    };
+    let metrics =
+        |port: u16| inspector_test_harness::http_get(port, "/metrics").map(|(_, body)| body);
     inspector_runtime::install_crypto_provider();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -5,8 +5,19 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use inspector_test_harness::{
-    NatsServer, OpenMetrics, PrometheusServer, ServiceProcess, free_port, unique_name,
+    NatsServer, OpenMetrics, PrometheusServer, ServiceProcess, free_port, http_get, unique_name,
 };
+
+/// Prometheus with an hour of `disk` rising 10 points an hour to 60 now.
+fn rising_disk() -> PrometheusServer {
+    let t = chrono::Utc::now().timestamp() / 60 * 60;
+    let samples: Vec<(i64, f64)> = (0..=60)
+        .map(|i| (t - 3600 + i * 60, 50.0 + i as f64 / 6.0))
+        .collect();
+    PrometheusServer::start_with_openmetrics(
+        &OpenMetrics::new().gauge("disk", &[(&[], samples)]).finish(),
+    )
+}
 
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trend-predictor"))
@@ -51,13 +62,7 @@ fn bad_config_exits_64_naming_the_field() {
 fn runs_with_env_overrides_and_stops_on_sigterm() {
     inspector_runtime::install_crypto_provider();
     let nats = NatsServer::start();
-    let t = chrono::Utc::now().timestamp() / 60 * 60;
-    let samples: Vec<(i64, f64)> = (0..=60)
-        .map(|i| (t - 3600 + i * 60, 50.0 + i as f64 / 6.0))
-        .collect();
-    let prometheus = PrometheusServer::start_with_openmetrics(
-        &OpenMetrics::new().gauge("disk", &[(&[], samples)]).finish(),
-    );
+    let prometheus = rising_disk();
     let collector = OtlpCollector::start();
     let port = free_port();
     let file = tempfile::NamedTempFile::new().unwrap();
@@ -79,18 +84,7 @@ fn runs_with_env_overrides_and_stops_on_sigterm() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let get = |path: &str| {
-        let url = format!("http://127.0.0.1:{port}{path}");
-        runtime.block_on(async move {
-            let response = reqwest::get(url).await?;
-            let status = response.status().as_u16();
-            Ok::<_, reqwest::Error>((status, response.text().await?))
-        })
-    };
+    let get = |path: &str| http_get(port, path);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         assert!(Instant::now() < deadline, "never ready with a pass done");
@@ -189,13 +183,7 @@ impl OtlpCollector {
 fn sigterm_with_nats_down_exits_within_the_grace_and_spools() {
     inspector_runtime::install_crypto_provider();
     let mut nats = NatsServer::start();
-    let t = chrono::Utc::now().timestamp() / 60 * 60;
-    let samples: Vec<(i64, f64)> = (0..=60)
-        .map(|i| (t - 3600 + i * 60, 50.0 + i as f64 / 6.0))
-        .collect();
-    let prometheus = PrometheusServer::start_with_openmetrics(
-        &OpenMetrics::new().gauge("disk", &[(&[], samples)]).finish(),
-    );
+    let prometheus = rising_disk();
     let spool_dir = tempfile::tempdir().unwrap();
     let spool = spool_dir.path().join("outbox.spool");
     let port = free_port();
@@ -219,14 +207,9 @@ fn sigterm_with_nats_down_exits_within_the_grace_and_spools() {
             .stdout(Stdio::null())
             .stderr(Stdio::null()),
     );
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
     let metrics = || {
-        let url = format!("http://127.0.0.1:{port}/metrics");
-        runtime
-            .block_on(async move { reqwest::get(url).await?.text().await })
+        http_get(port, "/metrics")
+            .map(|(_, body)| body)
             .unwrap_or_default()
     };
     let deadline = Instant::now() + Duration::from_secs(30);
