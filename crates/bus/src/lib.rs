@@ -69,6 +69,32 @@ pub enum BusError {
     },
 }
 
+/// Creates the file-backed stream `name` over `subjects` if it is missing.
+async fn ensure_stream(
+    jetstream: &jetstream::Context,
+    config: &NatsConfig,
+    name: &str,
+    subjects: Vec<String>,
+    max_age: Duration,
+) -> Result<(), BusError> {
+    jetstream
+        .get_or_create_stream(jetstream::stream::Config {
+            name: name.to_string(),
+            subjects,
+            duplicate_window: config.duplicate_window,
+            max_age,
+            storage: jetstream::stream::StorageType::File,
+            num_replicas: config.stream_replicas,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| BusError::Setup {
+            what: format!("stream {name}"),
+            source: Box::new(e),
+        })
+}
+
 /// How long publishing a core-NATS event waits for it to leave the process.
 const EVENT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -155,37 +181,24 @@ impl Bus {
         let jetstream = jetstream::new(client.clone());
         let subjects = Subjects::new(&config.subject_prefix);
         let stream = config.stream_name();
-        jetstream
-            .get_or_create_stream(jetstream::stream::Config {
-                name: stream.clone(),
-                subjects: subjects.durable_wildcards(),
-                duplicate_window: config.duplicate_window,
-                max_age: config.max_age,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: config.stream_replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BusError::Setup {
-                what: format!("stream {stream}"),
-                source: Box::new(e),
-            })?;
-        let alert_stream = config.alert_stream_name();
-        jetstream
-            .get_or_create_stream(jetstream::stream::Config {
-                name: alert_stream.clone(),
-                subjects: vec![subjects.alert_wildcard()],
-                duplicate_window: config.duplicate_window,
-                max_age: config.alert_max_age,
-                storage: jetstream::stream::StorageType::File,
-                num_replicas: config.stream_replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| BusError::Setup {
-                what: format!("stream {alert_stream}"),
-                source: Box::new(e),
-            })?;
+        // Findings and run summaries (read by the aggregator), and alert
+        // transitions (read by anyone), each kept `stream_replicas` times.
+        ensure_stream(
+            &jetstream,
+            config,
+            &stream,
+            subjects.durable_wildcards(),
+            config.max_age,
+        )
+        .await?;
+        ensure_stream(
+            &jetstream,
+            config,
+            &config.alert_stream_name(),
+            vec![subjects.alert_wildcard()],
+            config.alert_max_age,
+        )
+        .await?;
         let mut bus = Bus::with_transport(
             Transport::Nats {
                 client,
