@@ -116,3 +116,44 @@ async fn unreachable_and_silent_servers() {
     assert!(matches!(err, PrometheusError::Timeout(_)), "{err:?}");
     assert!(err.to_string().contains("300ms"), "{err}");
 }
+
+/// Issue 10, case 7: an answer larger than `max_response_bytes` is an error
+/// read no further than the limit, whether the server says its length or
+/// streams it.
+#[tokio::test]
+async fn an_oversized_answer_is_an_error() {
+    use std::io::{Read, Write};
+    install_crypto();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for (i, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { break };
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = format!(
+                "{{\"status\":\"success\",\"data\":{{\"resultType\":\"vector\",\"result\":[{}]}}}}",
+                vec!["{\"metric\":{},\"value\":[1,\"1\"]}"; 100_000].join(",")
+            );
+            // First answer with a length, then chunked without one.
+            let head = if i % 2 == 0 {
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                )
+            } else {
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\n\r\n"
+                    .to_string()
+            };
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(body.as_bytes());
+        }
+    });
+    let mut config = PrometheusConfig::new(format!("http://127.0.0.1:{port}"));
+    config.max_response_bytes = 1 << 20;
+    let client = PrometheusClient::new(config).unwrap();
+    for _ in 0..2 {
+        let error = client.query("up", Utc::now()).await.unwrap_err();
+        assert!(error.to_string().contains("max_response_bytes"), "{error}");
+    }
+}
