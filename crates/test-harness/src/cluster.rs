@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::{STARTUP_TIMEOUT, free_port, redis_ping, require_binary, spawn, stop, wait_until};
+use crate::{STARTUP_TIMEOUT, free_port, redis_ping, require_binary, spawn, stop};
 
 /// `n` `nats-server`s with JetStream, clustered by routes.
 #[derive(Debug)]
@@ -25,12 +25,28 @@ struct NatsNode {
 
 impl NatsCluster {
     /// Starts `n` servers and waits until each accepts clients. JetStream's
-    /// meta leader may still be being elected: clients retry set-up.
+    /// meta leader may still be being elected: clients retry set-up. Ports
+    /// are picked free and may be taken by another test before the servers
+    /// bind them: then the whole cluster is started again on new ones.
     pub fn start(n: usize) -> Self {
+        for _ in 0..5 {
+            match Self::try_start(n) {
+                Ok(cluster) => return cluster,
+                Err(log) if log.contains("address already in use") => continue,
+                Err(log) => panic!("nats-server (cluster) exited during start-up; its log:\n{log}"),
+            }
+        }
+        panic!("no free ports for a NATS cluster after 5 tries");
+    }
+
+    fn try_start(n: usize) -> Result<Self, String> {
         let binary = require_binary("nats-server", "nats-server");
         let dir = TempDir::with_prefix("inspector-nats-cluster-").expect("temp dir");
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
-        let mut nodes = Vec::new();
+        let mut cluster = NatsCluster {
+            nodes: Vec::new(),
+            _dir: dir,
+        };
         for (i, (port, cluster_port)) in ports.iter().enumerate() {
             let routes: Vec<String> = ports
                 .iter()
@@ -38,7 +54,8 @@ impl NatsCluster {
                 .filter(|(j, _)| *j != i)
                 .map(|(_, (_, c))| format!("nats://127.0.0.1:{c}"))
                 .collect();
-            let log = dir.path().join(format!("n{i}.log"));
+            let dir = cluster._dir.path();
+            let log = dir.join(format!("n{i}.log"));
             let args: Vec<String> = vec![
                 "-a".into(),
                 "127.0.0.1".into(),
@@ -46,7 +63,7 @@ impl NatsCluster {
                 port.to_string(),
                 "-js".into(),
                 "-sd".into(),
-                dir.path().join(format!("n{i}")).display().to_string(),
+                dir.join(format!("n{i}")).display().to_string(),
                 "--server_name".into(),
                 format!("n{i}"),
                 "--cluster_name".into(),
@@ -58,18 +75,29 @@ impl NatsCluster {
                 "-l".into(),
                 log.display().to_string(),
             ];
-            let mut child = spawn(&binary, &args, &dir.path().join(format!("n{i}.out")));
-            wait_until("nats-server (cluster)", &mut child, &log, || {
-                std::fs::read_to_string(&log)
-                    .unwrap_or_default()
-                    .contains("Server is ready")
-            });
-            nodes.push(NatsNode {
+            let mut child = spawn(&binary, &args, &dir.join(format!("n{i}.out")));
+            let deadline = Instant::now() + STARTUP_TIMEOUT;
+            loop {
+                let text = std::fs::read_to_string(&log).unwrap_or_default();
+                if text.contains("Server is ready") {
+                    break;
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    // Dropping the cluster stops the nodes already started.
+                    return Err(text);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "nats-server {i} not ready:\n{text}"
+                );
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            cluster.nodes.push(NatsNode {
                 child: Some(child),
                 port: *port,
             });
         }
-        NatsCluster { nodes, _dir: dir }
+        Ok(cluster)
     }
 
     /// Every server's URL, comma-separated (as `nats.url` takes them).
@@ -109,7 +137,9 @@ impl RedisCluster {
         let cli = require_binary("redis-cli", "redis-tools");
         let dir = TempDir::with_prefix("inspector-redis-cluster-").expect("temp dir");
         let mut nodes = Vec::new();
-        for i in 0..primaries * 2 {
+        let mut attempts = 0;
+        while nodes.len() < primaries * 2 {
+            let i = nodes.len();
             let port = free_port();
             let node_dir = dir.path().join(format!("r{i}"));
             std::fs::create_dir_all(&node_dir).expect("node dir");
@@ -140,12 +170,22 @@ impl RedisCluster {
             ]
             .map(String::from)
             .to_vec();
-            let child = spawn(&server, &args, &node_dir.join("redis.out"));
+            let mut child = spawn(&server, &args, &node_dir.join("redis.out"));
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let deadline = Instant::now() + STARTUP_TIMEOUT;
+            let mut exited = false;
             while !redis_ping(addr) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    exited = true; // the port was taken meanwhile
+                    break;
+                }
                 assert!(Instant::now() < deadline, "redis-server {i} not ready");
                 std::thread::sleep(Duration::from_millis(20));
+            }
+            if exited || matches!(child.try_wait(), Ok(Some(_))) {
+                assert!(attempts < 10, "no free port for redis-server {i}");
+                attempts += 1;
+                continue;
             }
             nodes.push((Some(child), port));
         }

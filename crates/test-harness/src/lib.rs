@@ -400,11 +400,24 @@ impl AlertmanagerServer {
             port: free_port(),
             dir,
         };
-        server.launch();
-        server
+        // The port may be taken between picking and binding: pick again.
+        for _ in 0..5 {
+            match server.try_launch() {
+                Ok(()) => return server,
+                Err(log) if log.contains("address already in use") => server.port = free_port(),
+                Err(log) => panic!("alertmanager exited during start-up; its log:\n{log}"),
+            }
+        }
+        panic!("no free port for alertmanager after 5 tries");
     }
 
     fn launch(&mut self) {
+        if let Err(log) = self.try_launch() {
+            panic!("alertmanager exited during start-up; its log:\n{log}");
+        }
+    }
+
+    fn try_launch(&mut self) -> Result<(), String> {
         // Debian names it prometheus-alertmanager; upstream, alertmanager.
         let path_var = std::env::var_os("PATH").unwrap_or_default();
         let upstream = std::env::split_paths(&path_var)
@@ -423,11 +436,16 @@ impl AlertmanagerServer {
         ];
         let log = dir.join("alertmanager.log");
         let mut child = spawn(&binary, &args, &log);
-        let addr: SocketAddr = ([127, 0, 0, 1], self.port).into();
-        wait_until("alertmanager", &mut child, &log, || {
-            http_ok(addr.port(), "/-/ready")
-        });
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        while !http_ok(self.port, "/-/ready") {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Err(std::fs::read_to_string(&log).unwrap_or_default());
+            }
+            assert!(Instant::now() < deadline, "alertmanager not ready");
+            std::thread::sleep(Duration::from_millis(25));
+        }
         self.child = Some(child);
+        Ok(())
     }
 
     /// `http://127.0.0.1:<port>`.
