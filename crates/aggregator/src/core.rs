@@ -60,6 +60,8 @@ struct SensorTrack {
     interval: Option<chrono::Duration>,
     /// When each instance's latest run summary arrived.
     instances: BTreeMap<String, DateTime<Utc>>,
+    /// Series each instance's latest run could not judge yet.
+    warming_up: BTreeMap<String, u32>,
     errors: Vec<SensorError>,
     shadow: bool,
 }
@@ -296,6 +298,9 @@ impl Aggregator {
         }
         track.shadow = run.shadow;
         track.instances.insert(run.instance.clone(), now);
+        track
+            .warming_up
+            .insert(run.instance.clone(), run.warming_up);
         for error in &run.errors {
             if track.errors.len() < MAX_ERRORS_PER_SENSOR {
                 track.errors.push(SensorError {
@@ -437,6 +442,7 @@ impl Aggregator {
                         .unwrap_or_default(),
                     errors: track.map(|t| t.errors.clone()).unwrap_or_default(),
                     shadow: settings.is_some_and(|s| s.shadow) || track.is_some_and(|t| t.shadow),
+                    warming_up: track.map_or(0, |t| t.warming_up.values().sum()),
                 }
             })
             .collect()
@@ -515,6 +521,7 @@ mod tests {
             errors: vec![],
             interval_seconds: 60,
             shadow: false,
+            warming_up: 0,
         }
     }
 

@@ -266,6 +266,7 @@ mod tests {
                 instances: vec!["t-0".into()],
                 errors: vec![],
                 shadow: false,
+                warming_up: 0,
             }],
             shadow: false,
             malformed_messages: 0,

@@ -26,6 +26,7 @@ fn run(instance: &str, started: DateTime<Utc>) -> SensorRun {
         errors: vec![],
         interval_seconds: 60,
         shadow: false,
+        warming_up: 0,
     }
 }
 

@@ -251,6 +251,7 @@ async fn switched_off_sensors_and_run_errors_are_reported() {
         }],
         interval_seconds: 3600,
         shadow: false,
+        warming_up: 0,
     })
     .await
     .unwrap();
@@ -297,6 +298,7 @@ async fn a_poison_run_summary_is_rejected_not_fatal() {
         errors: vec![],
         interval_seconds: 10_000_000_000_000_000,
         shadow: false,
+        warming_up: 0,
     })
     .await
     .unwrap();

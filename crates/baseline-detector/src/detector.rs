@@ -43,6 +43,9 @@ pub struct PassOutcome {
     pub findings: Vec<Finding>,
     pub errors: Vec<SensorError>,
     pub series_judged: usize,
+    /// Series seen now with no baseline yet (before their first fit): not
+    /// an error, they are warming up.
+    pub warming_up: u32,
 }
 
 fn without_name(labels: &Labels) -> Labels {
@@ -245,9 +248,7 @@ impl<S: MetricSource> Detector<S> {
                 }
                 let key = (metric.name.clone(), labels);
                 let Some(model) = models.by_series.get(&key) else {
-                    outcome
-                        .errors
-                        .push(error(format!("{:?}: no baseline yet", key.1)));
+                    outcome.warming_up += 1;
                     continue;
                 };
                 outcome.series_judged += 1;

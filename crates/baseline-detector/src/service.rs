@@ -33,6 +33,7 @@ pub async fn run_pass<S: MetricSource>(
         started,
         interval: detector.config().interval,
         shadow: detector.config().shadow,
+        warming_up: outcome.warming_up,
     };
     publish_pass(bus, metrics, context, &outcome.findings, outcome.errors).await
 }
@@ -72,10 +73,15 @@ pub async fn serve(
         membership.clone(),
         instance.clone(),
     );
-    // Background retraining: detection never waits for it.
+    // Background retraining: detection never waits for it. Until the first
+    // fit ends, readiness says the detector is warming up.
+    host.ops.set_problem(Some(
+        "warming up: the first baselines are being fitted".into(),
+    ));
     let retrainer = {
         let detector = detector.clone();
         let shutdown = shutdown.clone();
+        let ops = host.ops.clone();
         let every = config.retrain_interval;
         let mut membership = membership;
         tokio::spawn(async move {
@@ -94,6 +100,7 @@ pub async fn serve(
                     fitted = detector.retrain(Utc::now()) => fitted,
                 };
                 tracing::info!(series = fitted, "baselines refitted");
+                ops.set_problem(None);
             }
         })
     };

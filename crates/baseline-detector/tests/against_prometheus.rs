@@ -60,6 +60,17 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
         "baseline-0".into(),
     );
 
+    // Before the first fit every series is warming up, which is no error
+    // (issue 12: start-up used to log one "no baseline yet" per series).
+    let early = detector.detect(at(t)).await;
+    assert_eq!(early.warming_up, 2);
+    assert!(
+        early.errors.iter().all(|e| !e.message.contains("baseline")),
+        "warming up is not an error: {:?}",
+        early.errors
+    );
+    assert!(early.findings.is_empty());
+
     // Train on the seven days before t, then judge t.
     let fitted = detector.retrain(at(t - 300)).await;
     assert_eq!(fitted, 2, "one baseline per series");

@@ -368,6 +368,9 @@ pub struct SensorRun {
     /// The sensor's pass interval, for the aggregator's staleness judgement.
     pub interval_seconds: u64,
     pub shadow: bool,
+    /// Series watched but not judged yet (no model before the first fit).
+    #[serde(default)]
+    pub warming_up: u32,
 }
 
 /// Health of one sensor as the aggregator sees it.
@@ -381,6 +384,9 @@ pub struct SensorStatus {
     pub instances: Vec<String>,
     pub errors: Vec<SensorError>,
     pub shadow: bool,
+    /// Series still warming up, by the latest run of each instance.
+    #[serde(default)]
+    pub warming_up: u32,
 }
 
 /// Where an alert is in its life.

@@ -379,6 +379,7 @@ impl From<&SensorRun> for pb::SensorRun {
             errors: r.errors.iter().map(Into::into).collect(),
             interval_seconds: r.interval_seconds,
             shadow: r.shadow,
+            warming_up: r.warming_up,
         }
     }
 }
@@ -409,6 +410,7 @@ impl TryFrom<pb::SensorRun> for SensorRun {
             errors: r.errors.into_iter().map(Into::into).collect(),
             interval_seconds: r.interval_seconds,
             shadow: r.shadow,
+            warming_up: r.warming_up,
         })
     }
 }
@@ -423,6 +425,7 @@ impl From<&SensorStatus> for pb::SensorStatus {
             instances: s.instances.clone(),
             errors: s.errors.iter().map(Into::into).collect(),
             shadow: s.shadow,
+            warming_up: s.warming_up,
         }
     }
 }
@@ -439,6 +442,7 @@ impl TryFrom<pb::SensorStatus> for SensorStatus {
             instances: s.instances,
             errors: s.errors.into_iter().map(Into::into).collect(),
             shadow: s.shadow,
+            warming_up: s.warming_up,
         })
     }
 }
@@ -657,6 +661,7 @@ mod tests {
                     message: "timeout".into(),
                 }],
                 shadow: false,
+                warming_up: 4,
             }],
             shadow: true,
             malformed_messages: 1,
@@ -760,6 +765,7 @@ mod tests {
             errors: vec![],
             interval_seconds: 10_000_000_000_000_000,
             shadow: false,
+            warming_up: 0,
         };
         let error = SensorRun::from_bytes(&run.to_bytes()).unwrap_err();
         assert!(error.to_string().contains("interval_seconds"), "{error}");

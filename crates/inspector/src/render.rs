@@ -73,11 +73,16 @@ pub fn render_report(report: &InspectionReport) -> String {
             .unwrap_or_else(|| "never".into());
         let _ = writeln!(
             out,
-            "    {:<18} {:<5} last run {:<8} errors {}{}",
+            "    {:<18} {:<5} last run {:<8} errors {}{}{}",
             sensor.sensor,
             state,
             last,
             sensor.errors.len(),
+            if sensor.warming_up > 0 {
+                format!("  warming up {}", sensor.warming_up)
+            } else {
+                String::new()
+            },
             if sensor.shadow { "  (shadow)" } else { "" }
         );
         for error in sensor.errors.iter().take(5) {

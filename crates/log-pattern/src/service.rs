@@ -254,6 +254,8 @@ impl LogPatternSensor {
             errors: std::mem::take(&mut self.errors),
             interval_seconds: self.config.interval.as_secs().max(1),
             shadow: self.config.shadow,
+            // Warm-up here is per workload and never hides a finding.
+            warming_up: 0,
         };
         self.window_start = now;
         self.runs += 1;

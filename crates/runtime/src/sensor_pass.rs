@@ -23,6 +23,8 @@ pub struct PassContext<'a> {
     /// Time between passes (tells the aggregator when a sensor is stale).
     pub interval: Duration,
     pub shadow: bool,
+    /// Series watched but not judged yet (no model before the first fit).
+    pub warming_up: u32,
 }
 
 /// Publishes `findings`, then the run summary carrying `errors` (plus one for
@@ -70,6 +72,7 @@ pub async fn publish_pass(
         errors,
         interval_seconds: context.interval.as_secs().max(1),
         shadow: context.shadow,
+        warming_up: context.warming_up,
     };
     if let Err(error) = bus.publish_run(&run).await {
         metrics.error("publish");

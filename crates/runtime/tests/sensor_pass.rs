@@ -23,6 +23,7 @@ fn context(started: Instant) -> PassContext<'static> {
         started,
         interval: Duration::from_secs(60),
         shadow: false,
+        warming_up: 0,
     }
 }
 

@@ -66,6 +66,8 @@ impl<S: MetricSource> TrendPredictor<S> {
             started,
             interval: self.config.interval,
             shadow: self.config.shadow,
+            // A trend fits from the query alone: nothing to warm up.
+            warming_up: 0,
         };
         let run = publish_pass(
             &self.bus,
