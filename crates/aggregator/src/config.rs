@@ -366,12 +366,21 @@ impl AggregatorConfig {
         if self.alertmanager.timeout.is_zero() {
             return Err("alertmanager.timeout must be positive".into());
         }
+        // Bounded so `endsAt` (four resends ahead) and the timers stay far
+        // from any overflow.
+        let day = Duration::from_secs(86_400);
         if self
             .alertmanager
             .resend_interval
-            .is_some_and(|d| d.is_zero())
+            .is_some_and(|d| d.is_zero() || d > day)
         {
-            return Err("alertmanager.resend_interval must be positive".into());
+            return Err("alertmanager.resend_interval must be within (0, 24h]".into());
+        }
+        if self.report_interval > day {
+            return Err("report_interval must be at most 24h".into());
+        }
+        if self.alerts.resolved_retention > day * 30 {
+            return Err("alerts.resolved_retention must be at most 30d".into());
         }
         if self.report_interval.is_zero() {
             return Err("report_interval must be positive".into());
@@ -510,6 +519,27 @@ mod tests {
                 .validate()
                 .unwrap_err()
                 .starts_with("alertmanager.urls")
+        );
+    }
+
+    /// Durations that would overflow the alert arithmetic are refused.
+    #[test]
+    fn absurd_durations_are_errors() {
+        let mut config = AggregatorConfig::default();
+        config.alertmanager.resend_interval = Some(Duration::from_secs(u64::MAX / 4));
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .starts_with("alertmanager.resend_interval")
+        );
+        let mut config = AggregatorConfig::default();
+        config.alerts.resolved_retention = Duration::from_secs(u64::MAX / 4);
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .starts_with("alerts.resolved_retention")
         );
     }
 }

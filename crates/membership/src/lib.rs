@@ -14,8 +14,9 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use inspector_runtime::shard::pod_ordinal;
+use inspector_runtime::shard::{MAX_REPLICAS, pod_ordinal};
 use inspector_runtime::{Shard, ShardConfig, StatefulSetShard};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use kube::Api;
@@ -137,7 +138,7 @@ impl Membership {
     pub fn follow(
         client: kube::Client,
         resolved: Resolved,
-        refresh: std::time::Duration,
+        refresh: Duration,
         shutdown: CancellationToken,
     ) -> Self {
         let (sender, current) = watch::channel(None);
@@ -152,9 +153,18 @@ impl Membership {
                     _ = shutdown.cancelled() => break,
                     _ = ticker.tick() => {}
                 }
+                // A hung API server costs one refresh, not the follower.
                 let read = tokio::select! {
                     _ = shutdown.cancelled() => break,
-                    read = api.get(&resolved.name) => read,
+                    read = tokio::time::timeout(refresh.max(Duration::from_secs(5)), api.get(&resolved.name)) => read,
+                };
+                let read = match read {
+                    Ok(read) => read,
+                    Err(_) => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(statefulset = %resolved.name, "reading the StatefulSet timed out; keeping the last known share");
+                        continue;
+                    }
                 };
                 match read {
                     Ok(set) => {
@@ -163,6 +173,15 @@ impl Membership {
                             .spec
                             .and_then(|spec| spec.replicas)
                             .map_or(1, |n| u32::try_from(n).unwrap_or(0));
+                        if count > MAX_REPLICAS {
+                            errors.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(
+                                replicas = count,
+                                max = MAX_REPLICAS,
+                                "StatefulSet replicas beyond what sharding supports; keeping the last known share"
+                            );
+                            continue;
+                        }
                         let shard = Shard {
                             index: resolved.index,
                             count,
@@ -229,7 +248,7 @@ mod tests {
             pod: None,
             name: None,
             namespace: None,
-            refresh: std::time::Duration::from_secs(10),
+            refresh: Duration::from_secs(10),
             api_url: None,
         }
     }

@@ -39,11 +39,19 @@ impl Default for Shard {
     }
 }
 
+/// Most replicas a sensor may share its work between: ownership costs one
+/// hash per replica per item, so an absurd count (a typo, a hostile
+/// StatefulSet) must not turn every pass into billions of hashes.
+pub const MAX_REPLICAS: u32 = 1024;
+
 impl Shard {
-    /// `count ≥ 1` and `index < count`.
+    /// `1 ≤ count ≤ MAX_REPLICAS` and `index < count`.
     pub fn validate(&self) -> Result<(), String> {
         if self.count == 0 {
             return Err("shard.count must be at least 1".into());
+        }
+        if self.count > MAX_REPLICAS {
+            return Err(format!("shard.count must be at most {MAX_REPLICAS}"));
         }
         if self.index >= self.count {
             return Err(format!(
@@ -56,7 +64,7 @@ impl Shard {
 
     /// The replica (of `count`) that owns `item`.
     pub fn owner(item: &str, count: u32) -> u32 {
-        (0..count.max(1))
+        (0..count.clamp(1, MAX_REPLICAS))
             .max_by_key(|&replica| {
                 xxhash_rust::xxh3::xxh3_64_with_seed(item.as_bytes(), u64::from(replica))
             })
@@ -128,8 +136,8 @@ fn default_refresh() -> Duration {
 
 impl StatefulSetShard {
     pub fn validate(&self) -> Result<(), String> {
-        if self.refresh.is_zero() {
-            return Err("shard.statefulset.refresh must be positive".into());
+        if self.refresh.is_zero() || self.refresh > Duration::from_secs(3600) {
+            return Err("shard.statefulset.refresh must be within (0, 1h]".into());
         }
         if let Some(url) = &self.api_url
             && url.parse::<axum::http::Uri>().is_err()
@@ -228,6 +236,16 @@ mod tests {
         assert!(Shard { index: 0, count: 0 }.validate().is_err());
         assert!(Shard { index: 2, count: 2 }.validate().is_err());
         assert!(Shard::default().validate().is_ok());
+        assert!(
+            Shard {
+                index: 0,
+                count: MAX_REPLICAS + 1
+            }
+            .validate()
+            .is_err()
+        );
+        // Even unvalidated, an absurd count costs at most MAX_REPLICAS hashes.
+        assert!(Shard::owner("x", u32::MAX) < MAX_REPLICAS);
         assert!(Shard::default().owns("anything"));
     }
 
