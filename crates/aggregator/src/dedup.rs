@@ -29,12 +29,6 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use crate::config::RedisConfig;
 
-/// A Redis error as a person reads it: its kind says "authentication
-/// failed" or "connection refused" before the detail.
-fn describe(error: &redis::RedisError) -> String {
-    inspector_runtime::error_chain(error)
-}
-
 /// What the dedup store says about a finding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -275,7 +269,10 @@ impl Deduplicator {
                 verdict
             }
             Ok(Err(error)) => {
-                let reason = format!("redis unreachable: {}", describe(&error));
+                let reason = format!(
+                    "redis unreachable: {}",
+                    inspector_runtime::error_chain(&error)
+                );
                 self.open_circuit(reason.clone());
                 self.fall_back(reason, local)
             }
@@ -319,7 +316,10 @@ impl Deduplicator {
                 self.refused = None;
                 return;
             }
-            Ok(Err(error)) => format!("redis unreachable: {}", describe(&error)),
+            Ok(Err(error)) => format!(
+                "redis unreachable: {}",
+                inspector_runtime::error_chain(&error)
+            ),
             Err(_) => format!("redis did not answer within {:?}", self.timeout * 3),
         };
         self.open_circuit(reason.clone());
@@ -376,11 +376,6 @@ impl Deduplicator {
             (Some(_), Some(reason)) => (format!("in-process fallback ({reason})"), true),
             (None, _) => ("in-process (no Redis configured)".into(), false),
         }
-    }
-
-    /// The Redis connection, for the latest-report key.
-    pub fn redis(&self) -> Option<RedisConnection> {
-        self.redis.clone()
     }
 }
 

@@ -6,12 +6,9 @@
 //! tests run for `FUZZ_SECONDS` (default 60) when asked:
 //! `FUZZ_SECONDS=600 cargo test -p inspector-domain --test fuzz_decoders -- --ignored`.
 
-use std::time::Instant;
-
 use inspector_domain::wire::WireMessage;
 use inspector_domain::{Alert, Finding, InspectionReport, SensorRun};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 /// Decodes `bytes` as every message type; checks decode-encode-decode.
 fn decode_all(bytes: &[u8]) {
@@ -65,23 +62,8 @@ proptest! {
 }
 
 fn run_for_budget(strategy: impl Strategy<Value = Vec<u8>>) {
-    let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut cases = 0u64;
-    while Instant::now() < deadline {
-        // A fresh runner (fresh random seed) per batch: a finished runner
-        // runs no more cases.
-        let mut runner = TestRunner::new(Config {
-            failure_persistence: None,
-            ..Config::with_cases(5_000)
-        });
-        runner
-            .run(&strategy, |bytes| {
-                decode_all(&bytes);
-                Ok(())
-            })
-            .unwrap();
-        cases += 5_000;
-    }
+    let cases =
+        inspector_test_harness::fuzz_for_budget(5_000, &strategy, |bytes| decode_all(&bytes));
     println!("{cases} cases without a failure");
 }
 

@@ -6,11 +6,9 @@
 //! `FUZZ_SECONDS=600 cargo test -p inspector-drain --test fuzz_drain -- --ignored`
 //! runs the long version.
 
-use std::time::Instant;
-
 use inspector_drain::{Drain, DrainConfig, Masker};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use proptest::test_runner::Config;
 
 fn line() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -54,23 +52,7 @@ proptest! {
 #[test]
 #[ignore = "long fuzz run: FUZZ_SECONDS=600 cargo test -p inspector-drain --test fuzz_drain -- --ignored"]
 fn long_any_lines() {
-    let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
     let strategy = proptest::collection::vec(line(), 0..400);
-    let mut cases = 0u64;
-    while Instant::now() < deadline {
-        // A fresh runner (fresh random seed) per batch: a finished runner
-        // runs no more cases.
-        let mut runner = TestRunner::new(Config {
-            failure_persistence: None,
-            ..Config::with_cases(200)
-        });
-        runner
-            .run(&strategy, |lines| {
-                mine(&lines);
-                Ok(())
-            })
-            .unwrap();
-        cases += 200;
-    }
+    let cases = inspector_test_harness::fuzz_for_budget(200, &strategy, |lines| mine(&lines));
     println!("{cases} line sequences without a failure");
 }

@@ -6,11 +6,8 @@
 //! `FUZZ_SECONDS=600 cargo test -p inspector-prometheus --test fuzz_decode -- --ignored`
 //! runs the long version.
 
-use std::time::Instant;
-
 use inspector_prometheus::{MAX_ABS_TIMESTAMP_SECONDS, decode_response};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
 
 fn hostile_number() -> impl Strategy<Value = Value> {
@@ -86,22 +83,9 @@ proptest! {
 #[test]
 #[ignore = "long fuzz run: FUZZ_SECONDS=600 cargo test -p inspector-prometheus --test fuzz_decode -- --ignored"]
 fn long_any_answer() {
-    let deadline = Instant::now() + inspector_test_harness::fuzz_budget();
-    let mut cases = 0u64;
-    while Instant::now() < deadline {
-        // A fresh runner (fresh random seed) per batch: a finished runner
-        // runs no more cases.
-        let mut runner = TestRunner::new(Config {
-            failure_persistence: None,
-            ..Config::with_cases(2_000)
+    let cases =
+        inspector_test_harness::fuzz_for_budget(2_000, &(status(), answer()), |(status, body)| {
+            check(status, &body)
         });
-        runner
-            .run(&(status(), answer()), |(status, body)| {
-                check(status, &body);
-                Ok(())
-            })
-            .unwrap();
-        cases += 2_000;
-    }
     println!("{cases} answers without a failure");
 }

@@ -114,6 +114,34 @@ pub fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     Ok((status, body.to_string()))
 }
 
+/// Runs `test` on values of `strategy` in batches of `batch` cases until
+/// [`fuzz_budget`] is spent; panics (with proptest's shrunk case) on the
+/// first failure. Returns the cases run. Each batch gets a fresh runner and
+/// seed: a runner that has run its cases runs no more.
+pub fn fuzz_for_budget<S>(batch: u32, strategy: &S, test: impl Fn(S::Value)) -> u64
+where
+    S: proptest::strategy::Strategy,
+    S::Value: std::fmt::Debug,
+{
+    use proptest::test_runner::{Config, TestRunner};
+    let deadline = Instant::now() + fuzz_budget();
+    let mut cases = 0u64;
+    while Instant::now() < deadline {
+        let mut runner = TestRunner::new(Config {
+            failure_persistence: None,
+            ..Config::with_cases(batch)
+        });
+        runner
+            .run(strategy, |value| {
+                test(value);
+                Ok(())
+            })
+            .unwrap();
+        cases += u64::from(batch);
+    }
+    cases
+}
+
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
