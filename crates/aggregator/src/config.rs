@@ -34,12 +34,13 @@ pub struct AggregatorConfig {
     /// Durable JetStream consumer name; replicas with the same name share it.
     #[serde(default = "default_consumer")]
     pub consumer: String,
-    /// Most findings held unacknowledged until the next report (JetStream
-    /// stops delivering beyond it until the report acknowledges them).
+    /// Most messages delivered and not yet acknowledged (JetStream stops
+    /// delivering beyond it). Intake acknowledges each batch once handled,
+    /// so this bounds the messages in flight, not a report window.
     #[serde(default = "default_max_ack_pending")]
     pub max_ack_pending: i64,
-    /// Redelivery deadline for unacknowledged findings; default: two report
-    /// intervals plus 30 s (findings are acknowledged at the next report).
+    /// Redelivery deadline for a delivered message not acknowledged (its
+    /// aggregator died while handling it); default 30 s.
     #[serde(default, with = "humantime_serde")]
     pub ack_wait: Option<Duration>,
     /// Address of the HTTP API (`/v1/...`) and the health and metrics endpoints.
@@ -434,9 +435,9 @@ impl AggregatorConfig {
             ));
         }
         if let Some(ack_wait) = self.ack_wait
-            && ack_wait <= self.report_interval
+            && ack_wait < Duration::from_secs(1)
         {
-            return Err("ack_wait must be longer than report_interval (findings are acknowledged at each report)".into());
+            return Err("ack_wait must be at least 1s (a batch must be handled within it)".into());
         }
         for (name, sensor) in &self.sensors {
             if sensor.interval.is_zero() {
@@ -456,8 +457,7 @@ impl AggregatorConfig {
     /// Acknowledgement deadline for held findings: they are acknowledged at
     /// the next report, so allow two report intervals and some slack.
     pub fn ack_wait(&self) -> Duration {
-        self.ack_wait
-            .unwrap_or(self.report_interval * 2 + Duration::from_secs(30))
+        self.ack_wait.unwrap_or(Duration::from_secs(30))
     }
 }
 

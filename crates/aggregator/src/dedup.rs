@@ -221,7 +221,25 @@ impl Deduplicator {
 
     /// Atomically claims `key` for `finding_id` unless already claimed in the TTL.
     pub async fn check(&mut self, key: &str, finding_id: &str, now: DateTime<Utc>) -> Verdict {
-        let local = self.check_local(key, finding_id, now);
+        self.check_many(&[(key, finding_id)], now).await[0]
+    }
+
+    /// Claims each `(key, finding_id)` in order, as [`Deduplicator::check`]
+    /// would one after the other, but in one round of concurrent requests:
+    /// the connection pipelines them, so a batch costs about one round trip
+    /// (two when some keys were already claimed), not one per finding.
+    pub async fn check_many(
+        &mut self,
+        claims: &[(&str, &str)],
+        now: DateTime<Utc>,
+    ) -> Vec<Verdict> {
+        let local: Vec<Verdict> = claims
+            .iter()
+            .map(|(key, id)| self.check_local(key, id, now))
+            .collect();
+        if claims.is_empty() {
+            return local;
+        }
         if let Some((until, reason)) = &self.open_until {
             if tokio::time::Instant::now() < *until {
                 let reason = format!("{reason}; not asked again for up to {CIRCUIT_COOLDOWN:?}");
@@ -229,59 +247,72 @@ impl Deduplicator {
             }
             self.open_until = None;
         }
-        let Some(redis) = self.redis.as_mut() else {
+        let Some(redis) = self.redis.as_ref() else {
             return local;
         };
-        self.asked += 1;
-        let redis_key = format!("{}:dedup:{key}", self.key_prefix);
+        self.asked += claims.len() as u64;
         let ttl = self.ttl.as_secs().max(1);
-        let attempt = async {
-            let claimed: Option<String> = redis::cmd("SET")
-                .arg(&redis_key)
-                .arg(finding_id)
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl)
-                .query_async(redis)
-                .await?;
-            if claimed.is_some() {
-                return Ok(Verdict::New);
+        let prefix = &self.key_prefix;
+        let attempts = claims.iter().map(|(key, finding_id)| {
+            let mut redis = redis.clone();
+            let redis_key = format!("{prefix}:dedup:{key}");
+            async move {
+                let claimed: Option<String> = redis::cmd("SET")
+                    .arg(&redis_key)
+                    .arg(*finding_id)
+                    .arg("NX")
+                    .arg("EX")
+                    .arg(ttl)
+                    .query_async(&mut redis)
+                    .await?;
+                if claimed.is_some() {
+                    return Ok(Verdict::New);
+                }
+                let owner: Option<String> = redis::cmd("GET")
+                    .arg(&redis_key)
+                    .query_async(&mut redis)
+                    .await?;
+                Ok::<_, redis::RedisError>(match owner {
+                    Some(owner) if owner == *finding_id => Verdict::Redelivery,
+                    Some(_) => Verdict::Duplicate,
+                    // Expired between the two commands: the key is free again.
+                    None => Verdict::New,
+                })
             }
-            let owner: Option<String> =
-                redis::cmd("GET").arg(&redis_key).query_async(redis).await?;
-            Ok::<_, redis::RedisError>(match owner {
-                Some(owner) if owner == finding_id => Verdict::Redelivery,
-                Some(_) => Verdict::Duplicate,
-                // Expired between the two commands: the key is free again.
-                None => Verdict::New,
-            })
-        };
-        // The connection's own timeouts bound each command; this bounds both.
-        match tokio::time::timeout(self.timeout * 3, attempt).await {
-            // Redis forgot a claim this process saw made: keep the duplicate.
-            Ok(Ok(Verdict::New)) if local == Verdict::Duplicate => {
-                self.refused = None;
-                self.forgotten += 1;
-                Verdict::Duplicate
-            }
-            Ok(Ok(verdict)) => {
-                self.refused = None;
-                verdict
-            }
-            Ok(Err(error)) => {
-                let reason = format!(
-                    "redis unreachable: {}",
-                    inspector_runtime::error_chain(&error)
-                );
-                self.open_circuit(reason.clone());
-                self.fall_back(reason, local)
-            }
+        });
+        // The connection's own timeouts bound each command; this bounds the batch.
+        let answers =
+            tokio::time::timeout(self.timeout * 3, futures::future::join_all(attempts)).await;
+        let answers = match answers {
+            Ok(answers) => answers,
             Err(_) => {
                 let reason = format!("redis did not answer within {:?}", self.timeout * 3);
                 self.open_circuit(reason.clone());
-                self.fall_back(reason, local)
+                return self.fall_back(reason, local);
             }
+        };
+        if let Some(error) = answers.iter().find_map(|answer| answer.as_ref().err()) {
+            let reason = format!(
+                "redis unreachable: {}",
+                inspector_runtime::error_chain(error)
+            );
+            self.open_circuit(reason.clone());
+            return self.fall_back(reason, local);
         }
+        self.refused = None;
+        answers
+            .into_iter()
+            .zip(local)
+            .map(|(answer, local)| match answer {
+                // Redis forgot a claim this process saw made: keep the duplicate.
+                Ok(Verdict::New) if local == Verdict::Duplicate => {
+                    self.forgotten += 1;
+                    Verdict::Duplicate
+                }
+                Ok(verdict) => verdict,
+                Err(_) => local,
+            })
+            .collect()
     }
 
     /// Why Redis refuses this aggregator (wrong password or ACL), if it
@@ -329,7 +360,7 @@ impl Deduplicator {
         self.degraded = Some(reason);
     }
 
-    fn fall_back(&mut self, reason: String, local: Verdict) -> Verdict {
+    fn fall_back(&mut self, reason: String, local: Vec<Verdict>) -> Vec<Verdict> {
         if self.degraded.is_none() {
             tracing::error!(%reason, "dedup falls back to in-process memory");
         }

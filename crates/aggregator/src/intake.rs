@@ -1,12 +1,18 @@
-//! The intake loop: takes decoded messages from the durable consumer, asks
-//! the dedup store for a verdict (no lock held while Redis answers), applies
-//! message and verdict to the core in one short synchronous step, publishes
-//! the alert transitions that step returns, and closes a report every
-//! interval.
+//! The intake loop: takes decoded messages from the durable consumer in
+//! batches (whatever has arrived, up to [`BATCH`]), asks the dedup store for
+//! the batch's verdicts in one round of pipelined requests (no lock held
+//! while Redis answers), applies messages and verdicts to the core in one
+//! short synchronous step, publishes the alert transitions that step
+//! returns, acknowledges the batch, and closes a report every interval.
 //!
-//! Messages are acknowledged to JetStream only once the report that contains
-//! them is assembled: an aggregator that dies mid-window gets them
-//! redelivered on restart, and a graceful stop closes a last report first.
+//! Acknowledging at intake, not at the report, is what keeps intake at its
+//! own pace: JetStream never holds more than one batch unacknowledged, so
+//! `max_ack_pending` is not a ceiling on findings per report window. The
+//! window is still never lost: the stream keeps every message (limits
+//! retention), each report is stored with the stream sequence it covers
+//! (`through`), and an aggregator that starts after a crash replays the
+//! stream from there to what its consumer had delivered, rebuilding the
+//! window it had acknowledged but not yet reported (see `service::start`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +32,13 @@ use crate::metrics::AggregatorMetrics;
 use crate::state::Shared;
 use crate::store::Store;
 
+/// Most messages handled in one step (one dedup round trip, one lock).
+pub const BATCH: usize = 512;
+
+/// A replay that has delivered nothing for this long has reached the end of
+/// what the stream still holds (messages past `max_age` are gone).
+const REPLAY_IDLE: Duration = Duration::from_secs(2);
+
 /// The intake loop and what it owns.
 #[derive(Debug)]
 pub struct Intake {
@@ -39,12 +52,23 @@ pub struct Intake {
     pub(crate) metrics: AggregatorMetrics,
     pub(crate) report_requests: mpsc::Receiver<oneshot::Sender<InspectionReport>>,
     pub(crate) report_interval: Duration,
+    /// Highest stream sequence applied so far (stored with each report).
+    pub(crate) through: Option<u64>,
 }
 
 impl Intake {
-    /// Runs until `shutdown`, then closes a last report and acknowledges it.
-    pub async fn run(mut self, mut inbox: Inbox, shutdown: CancellationToken) {
-        let mut held: Vec<Delivery> = Vec::new();
+    /// Replays `replay` first (the window a crashed predecessor had
+    /// acknowledged but not reported), then runs on `inbox` until
+    /// `shutdown`, then closes a last report.
+    pub async fn run(
+        mut self,
+        mut inbox: Inbox,
+        replay: Option<Inbox>,
+        shutdown: CancellationToken,
+    ) {
+        if let Some(replay) = replay {
+            self.replay(replay, &shutdown).await;
+        }
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + self.report_interval,
             self.report_interval,
@@ -55,14 +79,14 @@ impl Intake {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(reply) = self.report_requests.recv() => {
-                    let report = self.close_window(&mut held).await;
+                    let report = self.close_window().await;
                     let _ = reply.send(report);
                 }
                 _ = ticker.tick() => {
-                    self.close_window(&mut held).await;
+                    self.close_window().await;
                 }
-                next = inbox.next() => match next {
-                    Some(Ok(delivery)) => self.take(delivery, &mut held).await,
+                next = inbox.next_batch(BATCH) => match next {
+                    Some(Ok(batch)) => self.take(batch).await,
                     Some(Err(error)) => {
                         self.metrics.count("consumer_error");
                         tracing::warn!(error = &error as &dyn std::error::Error, "findings consumer error; retrying");
@@ -72,19 +96,52 @@ impl Intake {
                 },
             }
         }
-        let report = self.close_window(&mut held).await;
+        let report = self.close_window().await;
         tracing::info!(
             findings = report.findings.len(),
             "final report closed on shutdown"
         );
     }
 
-    #[tracing::instrument(name = "aggregator_message", skip_all, fields(subject = %delivery.subject, bytes = delivery.bytes))]
-    async fn take(&mut self, delivery: Delivery, held: &mut Vec<Delivery>) {
-        self.shared.count_processed();
+    /// Applies what a replay delivers until it ends, goes idle or fails.
+    async fn replay(&mut self, mut replay: Inbox, shutdown: &CancellationToken) {
+        let mut replayed = 0usize;
+        loop {
+            let next = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                next = tokio::time::timeout(REPLAY_IDLE, replay.next_batch(BATCH)) => next,
+            };
+            match next {
+                Ok(Some(Ok(batch))) => {
+                    replayed += batch.len();
+                    self.take(batch).await;
+                }
+                Ok(Some(Err(error))) => {
+                    self.metrics.count("consumer_error");
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "replay of the unreported window failed; the next report may miss part of it"
+                    );
+                    break;
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        tracing::info!(
+            messages = replayed,
+            "replayed the window acknowledged but not reported before the restart"
+        );
+    }
+
+    /// Handles one batch: verdicts for its new findings in one round, one
+    /// step of the core, the transitions published, the batch acknowledged.
+    #[tracing::instrument(name = "aggregator_batch", skip_all, fields(messages = batch.len()))]
+    async fn take(&mut self, batch: Vec<Delivery>) {
         let now = Utc::now();
-        let transitions = match &delivery.incoming {
-            Incoming::Malformed { reason } => {
+        let mut kept = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            self.shared.count_processed();
+            if let Incoming::Malformed { reason } = &delivery.incoming {
                 tracing::warn!(subject = %delivery.subject, bytes = delivery.bytes, %reason, "skipping malformed message");
                 self.shared.core().malformed();
                 self.metrics.count("malformed");
@@ -96,64 +153,117 @@ impl Intake {
                         "could not terminate a malformed message"
                     );
                 }
-                return;
+                continue;
             }
-            Incoming::Finding(finding) => {
-                let counted = self.shared.core().is_counted(&finding.id);
-                // The verdict is asked without the core's lock: a slow Redis
-                // never stalls the query handlers.
-                let verdict = if counted {
-                    Verdict::Redelivery
-                } else {
-                    self.dedup
-                        .check(&finding.dedup_key(), &finding.id, now)
-                        .await
-                };
-                let outcome = self
-                    .shared
-                    .core()
-                    .apply_finding((**finding).clone(), verdict, now);
-                match outcome.counted {
-                    Counted::New => self.metrics.new_finding(finding),
-                    Counted::Duplicate => self.metrics.count("duplicate"),
-                    Counted::AlreadyCounted => {}
-                }
-                outcome.transition.into_iter().collect()
-            }
-            Incoming::Run(run) => {
-                self.metrics.count("run");
-                self.shared.core().apply_run(run.clone(), now)
-            }
-        };
-        for alert in transitions {
-            self.publish_transition(&alert).await;
+            kept.push(delivery);
         }
-        held.push(delivery);
+        // Findings this window already counted (redeliveries) need no verdict.
+        let keys: Vec<Option<String>> = {
+            let core = self.shared.core();
+            kept.iter()
+                .map(|delivery| match &delivery.incoming {
+                    Incoming::Finding(finding) if !core.is_counted(&finding.id) => {
+                        Some(finding.dedup_key())
+                    }
+                    _ => None,
+                })
+                .collect()
+        };
+        let claims: Vec<(&str, &str)> = kept
+            .iter()
+            .zip(&keys)
+            .filter_map(|(delivery, key)| match (&delivery.incoming, key) {
+                (Incoming::Finding(finding), Some(key)) => {
+                    Some((key.as_str(), finding.id.as_str()))
+                }
+                _ => None,
+            })
+            .collect();
+        let mut verdicts = self.dedup.check_many(&claims, now).await.into_iter();
+        let mut transitions = Vec::new();
+        {
+            let mut core = self.shared.core();
+            for (delivery, key) in kept.iter().zip(&keys) {
+                match &delivery.incoming {
+                    Incoming::Finding(finding) => {
+                        let verdict = if key.is_some() {
+                            verdicts.next().unwrap_or(Verdict::Redelivery)
+                        } else {
+                            Verdict::Redelivery
+                        };
+                        let outcome = core.apply_finding((**finding).clone(), verdict, now);
+                        match outcome.counted {
+                            Counted::New => self.metrics.new_finding(finding),
+                            Counted::Duplicate => self.metrics.count("duplicate"),
+                            Counted::AlreadyCounted => {}
+                        }
+                        transitions.extend(outcome.transition);
+                    }
+                    Incoming::Run(run) => {
+                        self.metrics.count("run");
+                        transitions.extend(core.apply_run(run.clone(), now));
+                    }
+                    Incoming::Malformed { .. } => {}
+                }
+            }
+        }
+        self.publish_transitions(&transitions).await;
+        for delivery in kept {
+            if let Some(sequence) = delivery.sequence {
+                self.through = Some(self.through.map_or(sequence, |t| t.max(sequence)));
+            }
+            if let Err(error) = delivery.ack().await {
+                self.metrics.count("ack_error");
+                tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "ack failed; JetStream will redeliver (deduplicated)"
+                );
+            }
+        }
     }
 
-    /// Publishes one alert transition to the alerts stream and wakes the
-    /// Alertmanager pusher; shadow alerts go nowhere.
-    async fn publish_transition(&self, alert: &Alert) {
-        tracing::info!(key = %alert.key, state = alert.status.as_str(), shadow = alert.shadow, "alert transition");
-        if alert.shadow {
+    /// Publishes alert transitions to the alerts stream (pipelined) and
+    /// wakes the Alertmanager pusher; shadow alerts go nowhere.
+    async fn publish_transitions(&self, transitions: &[Alert]) {
+        if transitions.is_empty() {
             return;
         }
-        match self.bus.publish_alert(alert).await {
+        for alert in transitions {
+            tracing::info!(key = %alert.key, state = alert.status.as_str(), shadow = alert.shadow, "alert transition");
+        }
+        let sent: Vec<Alert> = transitions
+            .iter()
+            .filter(|alert| !alert.shadow)
+            .cloned()
+            .collect();
+        if sent.is_empty() {
+            return;
+        }
+        match self.bus.publish_alerts(&sent).await {
             Ok(()) => {
-                self.metrics.count("alert");
-                self.shared.core().alert_published();
+                let mut core = self.shared.core();
+                for _ in &sent {
+                    self.metrics.count("alert");
+                    core.alert_published();
+                }
             }
             Err(error) => {
-                // It stays in the bus outbox and goes out with the next publish.
-                self.metrics.count("alert_error");
-                tracing::error!(error = &error as &dyn std::error::Error, key = %alert.key, "alert transition not published yet (kept for retry)");
+                // They stay in the bus outbox and go out with the next publish.
+                for _ in &sent {
+                    self.metrics.count("alert_error");
+                }
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    alerts = sent.len(),
+                    "alert transitions not published yet (kept for retry)"
+                );
             }
         }
         self.push_now.notify_one();
     }
 
-    #[tracing::instrument(name = "aggregator_report", skip_all, fields(held = held.len()))]
-    async fn close_window(&mut self, held: &mut Vec<Delivery>) -> InspectionReport {
+    #[tracing::instrument(name = "aggregator_report", skip_all)]
+    async fn close_window(&mut self) -> InspectionReport {
         let now = Utc::now();
         let changes = self.shared.core().take_alert_changes(now);
         if let Some(store) = &self.store
@@ -199,7 +309,7 @@ impl Intake {
             );
         }
         if let Some(store) = &self.store
-            && let Err(error) = store.save_report(&bytes).await
+            && let Err(error) = store.save_report(&bytes, self.through).await
         {
             self.metrics.count("report_store_error");
             tracing::warn!(
@@ -210,15 +320,6 @@ impl Intake {
         self.shared.set_latest(report.clone());
         self.metrics.count("report");
         self.metrics.observe_report(&report);
-        for delivery in held.drain(..) {
-            if let Err(error) = delivery.ack().await {
-                self.metrics.count("ack_error");
-                tracing::warn!(
-                    error = &error as &dyn std::error::Error,
-                    "ack failed; JetStream will redeliver (deduplicated)"
-                );
-            }
-        }
         tracing::info!(
             findings = report.findings.len(),
             duplicates = report.duplicates_suppressed,

@@ -293,6 +293,7 @@ mod tests {
             pending: 7,
             ack_pending: 3,
             redelivered: 1,
+            delivered_sequence: 11,
         });
         let ops = OpsState::new(registry);
         let text = openmetrics_to_text(&ops.encode_metrics());

@@ -127,6 +127,7 @@ pub async fn start(
         .map(|redis| Store::new(redis, &config.redis.key_prefix, config.redis.timeout));
     let mut core = Aggregator::new(config.clone(), instance.clone(), Utc::now());
     let mut latest = None;
+    let mut through = None;
     if let Some(store) = &store {
         match store.load_alerts().await {
             Ok(alerts) => {
@@ -146,6 +147,12 @@ pub async fn start(
             ),
         }
     }
+    let replay = match &store {
+        Some(store) if bus.nats_client().is_some() => {
+            replay_unreported(&bus, &consumer, store, &mut through).await
+        }
+        _ => None,
+    };
     metrics
         .report_interval
         .set(config.report_interval.as_secs_f64());
@@ -186,6 +193,7 @@ pub async fn start(
         metrics,
         report_requests: receiver,
         report_interval: config.report_interval,
+        through,
     };
     let responders = bus.nats_client().map(|client| {
         spawn_query_responders(
@@ -196,7 +204,7 @@ pub async fn start(
             shutdown.clone(),
         )
     });
-    let intake = tokio::spawn(intake.run(inbox, shutdown));
+    let intake = tokio::spawn(intake.run(inbox, replay, shutdown));
     Ok(Some(RunningAggregator {
         handle: AggregatorHandle {
             shared,
@@ -206,6 +214,60 @@ pub async fn start(
         responders,
         pusher,
     }))
+}
+
+/// The window a previous run acknowledged but did not report: the stream
+/// after the sequence the stored latest report covers (`through`, set here
+/// from the store) to the last message the durable consumer delivered. On a
+/// first start the consumer's position is recorded as covered, so a crash
+/// before the first report is replayed too. `None` when there is nothing to
+/// replay or it cannot be known (Redis or NATS not answering).
+async fn replay_unreported(
+    bus: &Bus,
+    consumer: &str,
+    store: &Store,
+    through: &mut Option<u64>,
+) -> Option<inspector_bus::Inbox> {
+    let delivered = match bus.consumer_state(consumer).await {
+        Ok(state) => state.delivered_sequence,
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "could not read the intake consumer; the unreported window is not replayed"
+            );
+            return None;
+        }
+    };
+    let recorded = match store.init_through(delivered).await {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "could not read the stream sequence of the latest report; the unreported window is not replayed"
+            );
+            return None;
+        }
+    };
+    *through = Some(recorded);
+    if delivered <= recorded {
+        return None;
+    }
+    let through = recorded;
+    tracing::info!(
+        from = through + 1,
+        to = delivered,
+        "replaying the window acknowledged but not reported before the restart"
+    );
+    match bus.replay(through, delivered).await {
+        Ok(replay) => Some(replay),
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "could not replay the unreported window"
+            );
+            None
+        }
+    }
 }
 
 /// How often the intake consumer's backlog is read for `/metrics`.

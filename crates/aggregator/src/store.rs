@@ -1,5 +1,7 @@
 //! What the aggregator keeps in Redis besides dedup claims: the latest
-//! report (`<prefix>:report:latest`) and the alert states (hash
+//! report (`<prefix>:report:latest`) with the stream sequence it covers
+//! (`<prefix>:report:through`, written in the same transaction), and the
+//! alert states (hash
 //! `<prefix>:alerts`, one field per dedup key, protobuf `Alert`), so a
 //! restarted or second aggregator keeps firing alerts firing and resolves
 //! them as the first would have.
@@ -26,6 +28,7 @@ pub enum StoreError {
 pub struct Store {
     redis: RedisConnection,
     report_key: String,
+    through_key: String,
     alerts_key: String,
     timeout: Duration,
 }
@@ -35,6 +38,7 @@ impl Store {
         Store {
             redis,
             report_key: format!("{key_prefix}:report:latest"),
+            through_key: format!("{key_prefix}:report:through"),
             alerts_key: format!("{key_prefix}:alerts"),
             // One operation may take a reconnect and a few commands.
             timeout: timeout * 3,
@@ -51,15 +55,37 @@ impl Store {
             .map_err(StoreError::from)
     }
 
-    pub async fn save_report(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Stores the report and, atomically with it, the highest stream
+    /// sequence it covers (when on NATS).
+    pub async fn save_report(&self, bytes: &[u8], through: Option<u64>) -> Result<(), StoreError> {
         let mut redis = self.redis.clone();
-        self.bounded(
-            redis::cmd("SET")
-                .arg(&self.report_key)
-                .arg(bytes)
-                .query_async::<()>(&mut redis),
-        )
-        .await
+        let mut pipe = redis::pipe();
+        // Both keys share a hash tag only by prefix; on a cluster they may
+        // live on different nodes, so MULTI is used only where it can be.
+        if matches!(self.redis, RedisConnection::Single(_)) {
+            pipe.atomic();
+        }
+        pipe.cmd("SET").arg(&self.report_key).arg(bytes).ignore();
+        if let Some(through) = through {
+            pipe.cmd("SET").arg(&self.through_key).arg(through).ignore();
+        }
+        self.bounded(pipe.query_async::<()>(&mut redis)).await
+    }
+
+    /// Records `sequence` as covered when nothing is recorded yet (a first
+    /// start: what was delivered before it is not this window's); returns
+    /// what is recorded then.
+    pub async fn init_through(&self, sequence: u64) -> Result<u64, StoreError> {
+        let mut redis = self.redis.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(&self.through_key)
+            .arg(sequence)
+            .arg("NX")
+            .ignore();
+        pipe.cmd("GET").arg(&self.through_key);
+        let (recorded,): (u64,) = self.bounded(pipe.query_async(&mut redis)).await?;
+        Ok(recorded)
     }
 
     /// The stored latest report; an unreadable one is logged and ignored.

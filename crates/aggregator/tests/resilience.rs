@@ -74,15 +74,80 @@ async fn crash_before_report_redelivers_every_finding() {
             .unwrap();
     }
     crashing.wait_processed(5).await;
-    crashing.crash().await; // no report, no acknowledgement
+    crashing.crash().await; // acknowledged at intake, never reported
 
     let survivor = Aggregator::start(config, "agg-b").await;
+    // Replayed from the stream: the first start recorded where it began.
     survivor.wait_processed(5).await;
     let report = survivor.report_now().await;
     // Redis already holds their keys with their own ids: recognised as
     // redeliveries and counted, not suppressed as duplicates.
     assert_eq!(report.findings.len(), 5, "{report:#?}");
     assert_eq!(report.duplicates_suppressed, 0);
+    survivor.stop().await;
+}
+
+/// Issue 10, case 8: the window is not held unacknowledged, so a window
+/// larger than `max_ack_pending` flows at intake's pace (before, intake
+/// stopped at `max_ack_pending` until the next report, an hour here).
+#[tokio::test]
+async fn intake_is_not_capped_by_max_ack_pending() {
+    let env = Env::start();
+    let mut config = env.config();
+    config.max_ack_pending = 50;
+    let bus = env.bus().await;
+    let aggregator = Aggregator::start(config, "agg").await;
+    let published: Vec<_> = (0..1_000)
+        .map(|i| finding("flood", &[("i", &i.to_string())]))
+        .collect();
+    for finding in &published {
+        bus.publish_finding(finding).await.unwrap();
+    }
+    aggregator.wait_processed(1_000).await;
+    let report = aggregator.report_now().await;
+    assert_eq!(report.findings.len(), 1_000);
+    assert_eq!(report.duplicates_suppressed, 0);
+    aggregator.stop().await;
+}
+
+/// A crash after a report replays only what came after it: the reported
+/// window is not reported twice, the unreported one is not lost.
+#[tokio::test]
+async fn crash_replays_only_the_unreported_window() {
+    let env = Env::start();
+    let config = env.config();
+    let bus = env.bus().await;
+    let crashing = Aggregator::start(config.clone(), "agg-a").await;
+    for i in 0..3 {
+        bus.publish_finding(&finding("reported", &[("i", &i.to_string())]))
+            .await
+            .unwrap();
+    }
+    crashing.wait_processed(3).await;
+    let first = crashing.report_now().await;
+    assert_eq!(first.findings.len(), 3);
+    for i in 0..4 {
+        bus.publish_finding(&finding("unreported", &[("i", &i.to_string())]))
+            .await
+            .unwrap();
+    }
+    crashing.wait_processed(7).await;
+    crashing.crash().await;
+
+    let survivor = Aggregator::start(config, "agg-b").await;
+    survivor.wait_processed(4).await;
+    let report = survivor.report_now().await;
+    assert_eq!(
+        keys(&report),
+        (0..4)
+            .map(|i| format!("unreported{{i=\"{i}\"}}"))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        survivor.processed(),
+        4,
+        "replayed exactly the unreported window"
+    );
     survivor.stop().await;
 }
 

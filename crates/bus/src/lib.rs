@@ -98,6 +98,9 @@ async fn ensure_stream(
 /// How long publishing a core-NATS event waits for it to leave the process.
 const EVENT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Most durable messages sent before waiting for their acknowledgements.
+const PIPELINE: usize = 256;
+
 /// The cause of a bus error, kept whole (`#[source]`), whatever its type.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -110,6 +113,8 @@ pub struct ConsumerState {
     pub ack_pending: u64,
     /// Delivered more than once and not yet acknowledged.
     pub redelivered: u64,
+    /// Stream sequence of the last message delivered to the consumer.
+    pub delivered_sequence: u64,
 }
 
 /// One message to publish or that was received.
@@ -341,15 +346,23 @@ impl Bus {
     /// (`Nats-Msg-Id` = the transition's id, so a retry is stored once);
     /// as an event on the in-process bus.
     pub async fn publish_alert(&self, alert: &Alert) -> Result<(), BusError> {
-        let envelope = Envelope {
+        self.publish_alerts(std::slice::from_ref(alert)).await
+    }
+
+    /// Publishes alert transitions in order, pipelined (one round trip for
+    /// many), as [`Bus::publish_alert`] does each.
+    pub async fn publish_alerts(&self, alerts: &[Alert]) -> Result<(), BusError> {
+        let envelopes = alerts.iter().map(|alert| Envelope {
             subject: self.inner.subjects.alert_event(alert),
             payload: alert.to_bytes().into(),
             msg_id: Some(alert.event_id()),
-        };
+        });
         match &self.inner.transport {
-            Transport::Nats { .. } => self.publish_durable(envelope).await,
+            Transport::Nats { .. } => self.publish_durable_many(envelopes).await,
             Transport::Local { events, .. } => {
-                let _ = events.send(envelope);
+                for envelope in envelopes {
+                    let _ = events.send(envelope);
+                }
                 Ok(())
             }
         }
@@ -374,15 +387,26 @@ impl Bus {
     /// Queues `envelope` behind anything still pending and publishes the
     /// queue in order. On failure the unsent messages stay queued.
     pub async fn publish_durable(&self, envelope: Envelope) -> Result<(), BusError> {
+        self.publish_durable_many(std::iter::once(envelope)).await
+    }
+
+    /// Queues `envelopes` behind anything still pending and publishes the
+    /// queue in order, pipelined. On failure the unsent messages stay queued.
+    pub async fn publish_durable_many(
+        &self,
+        envelopes: impl IntoIterator<Item = Envelope>,
+    ) -> Result<(), BusError> {
         let mut outbox = self.inner.outbox.lock().await;
-        if outbox.len() >= self.inner.max_pending
-            && let Some(lost) = outbox.pop_front()
-        {
-            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(subject = %lost.subject, max_pending = self.inner.max_pending,
-                "outbox full: dropped the oldest unsent message");
+        for envelope in envelopes {
+            if outbox.len() >= self.inner.max_pending
+                && let Some(lost) = outbox.pop_front()
+            {
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(subject = %lost.subject, max_pending = self.inner.max_pending,
+                    "outbox full: dropped the oldest unsent message");
+            }
+            outbox.push_back(envelope);
         }
-        outbox.push_back(envelope);
         self.drain(&mut outbox).await
     }
 
@@ -438,15 +462,35 @@ impl Bus {
         self.inner.dropped.load(Ordering::Relaxed)
     }
 
+    /// Sends the outbox front to back, up to [`PIPELINE`] messages before
+    /// waiting for their acknowledgements; only acknowledged messages leave
+    /// the outbox (a resend after a failure is deduplicated by
+    /// `Nats-Msg-Id`).
     async fn drain(&self, outbox: &mut VecDeque<Envelope>) -> Result<(), BusError> {
-        while let Some(envelope) = outbox.front() {
-            self.send_durable(envelope).await?;
-            outbox.pop_front();
+        while !outbox.is_empty() {
+            let mut acks = Vec::with_capacity(outbox.len().min(PIPELINE));
+            for envelope in outbox.iter().take(PIPELINE) {
+                acks.push(self.send_durable(envelope).await?);
+            }
+            for (ack, envelope) in acks.into_iter().zip(outbox.iter()) {
+                if let Some(ack) = ack {
+                    ack.await.map_err(|e| BusError::Publish {
+                        subject: envelope.subject.clone(),
+                        source: Box::new(e),
+                    })?;
+                }
+            }
+            let sent = outbox.len().min(PIPELINE);
+            outbox.drain(..sent);
         }
         Ok(())
     }
 
-    async fn send_durable(&self, envelope: &Envelope) -> Result<(), BusError> {
+    /// Sends one message; on NATS returns the acknowledgement to wait for.
+    async fn send_durable(
+        &self,
+        envelope: &Envelope,
+    ) -> Result<Option<jetstream::context::PublishAckFuture>, BusError> {
         let failed = |source: BoxError| BusError::Publish {
             subject: envelope.subject.clone(),
             source,
@@ -465,11 +509,11 @@ impl Bus {
                     )
                     .await
                     .map_err(|e| failed(Box::new(e)))?;
-                ack.await.map_err(|e| failed(Box::new(e)))?;
-                Ok(())
+                Ok(Some(ack))
             }
             Transport::Local { durable_tx, .. } => durable_tx
                 .send(envelope.clone())
+                .map(|()| None)
                 .map_err(|_| failed("the in-process consumer is gone".into())),
         }
     }
@@ -539,6 +583,7 @@ impl Bus {
             pending: info.num_pending,
             ack_pending: info.num_ack_pending as u64,
             redelivered: info.num_redelivered as u64,
+            delivered_sequence: info.delivered.stream_sequence,
         })
     }
 
@@ -586,6 +631,7 @@ impl Bus {
                 Ok(Inbox {
                     subjects: self.inner.subjects.clone(),
                     source: InboxSource::Nats(Box::new(NatsInbox { consumer, messages })),
+                    deferred_error: None,
                 })
             }
             Transport::Local { durable_rx, .. } => {
@@ -597,9 +643,61 @@ impl Bus {
                 Ok(Inbox {
                     subjects: self.inner.subjects.clone(),
                     source: InboxSource::Local(receiver),
+                    deferred_error: None,
                 })
             }
         }
+    }
+}
+
+impl Bus {
+    /// Reads the durable subjects again from stream sequence `after + 1`
+    /// through `through` (NATS only), without touching any durable
+    /// consumer: an ephemeral ordered consumer, ended at `through`. The
+    /// aggregator rebuilds a window it had acknowledged but not reported
+    /// yet with it. Deliveries from it need no acknowledgement.
+    pub async fn replay(&self, after: u64, through: u64) -> Result<Inbox, BusError> {
+        let Transport::Nats {
+            jetstream, stream, ..
+        } = &self.inner.transport
+        else {
+            return Err(BusError::Unsupported("replay on the in-process bus"));
+        };
+        let setup = |what: &str, e: BoxError| BusError::Setup {
+            what: what.to_string(),
+            source: e,
+        };
+        let stream = jetstream
+            .get_stream(stream)
+            .await
+            .map_err(|e| setup("get stream", Box::new(e)))?;
+        let source = if through <= after {
+            InboxSource::Done
+        } else {
+            let consumer = stream
+                .create_consumer(pull::OrderedConfig {
+                    filter_subjects: self.inner.subjects.durable_wildcards(),
+                    deliver_policy: jetstream::consumer::DeliverPolicy::ByStartSequence {
+                        start_sequence: after + 1,
+                    },
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| setup("replay consumer", Box::new(e)))?;
+            let messages = consumer
+                .messages()
+                .await
+                .map_err(|e| setup("replay messages", Box::new(e)))?;
+            InboxSource::Replay {
+                messages: Box::new(messages),
+                through,
+            }
+        };
+        Ok(Inbox {
+            subjects: self.inner.subjects.clone(),
+            source,
+            deferred_error: None,
+        })
     }
 }
 
@@ -608,11 +706,20 @@ pub struct Inbox {
     /// Which subjects carry findings and which run summaries.
     subjects: Subjects,
     source: InboxSource,
+    /// An error met while a batch was being filled, returned by the next call.
+    deferred_error: Option<BusError>,
 }
 
 enum InboxSource {
     Nats(Box<NatsInbox>),
     Local(mpsc::UnboundedReceiver<Envelope>),
+    /// A bounded re-read of the stream (see [`Bus::replay`]).
+    Replay {
+        messages: Box<pull::Ordered>,
+        through: u64,
+    },
+    /// A replay that reached its end.
+    Done,
 }
 
 /// A message from the durable intake, decoded once, here at the edge.
@@ -658,22 +765,84 @@ impl std::fmt::Debug for Inbox {
         f.write_str(match self.source {
             InboxSource::Nats(_) => "Inbox(nats)",
             InboxSource::Local(_) => "Inbox(in-process)",
+            InboxSource::Replay { .. } | InboxSource::Done => "Inbox(replay)",
         })
     }
 }
 
 impl Inbox {
-    /// The next message. `None` only when the in-process bus is closed;
-    /// on NATS a transient error is returned as `Some(Err)` and the next
-    /// call carries on (re-opening the message stream if it ended).
+    /// The next message, and whatever else has already arrived, up to `max`
+    /// in all, without waiting for more: intake handles a batch with one
+    /// round of dedup requests and one step of the core. `None` and errors
+    /// as for [`Inbox::next`].
+    pub async fn next_batch(&mut self, max: usize) -> Option<Result<Vec<Delivery>, BusError>> {
+        let first = match self.next().await? {
+            Ok(delivery) => delivery,
+            Err(error) => return Some(Err(error)),
+        };
+        let mut batch = vec![first];
+        while batch.len() < max {
+            use futures::FutureExt;
+            match self.next().now_or_never() {
+                Some(Some(Ok(delivery))) => batch.push(delivery),
+                Some(Some(Err(error))) => {
+                    self.deferred_error = Some(error);
+                    break;
+                }
+                Some(None) | None => break,
+            }
+        }
+        Some(Ok(batch))
+    }
+
+    /// The next message. `None` only when the in-process bus is closed or a
+    /// replay reached its end; on NATS a transient error is returned as
+    /// `Some(Err)` and the next call carries on (re-opening the message
+    /// stream if it ended).
     pub async fn next(&mut self) -> Option<Result<Delivery, BusError>> {
+        if let Some(error) = self.deferred_error.take() {
+            return Some(Err(error));
+        }
         let subjects = &self.subjects;
         match &mut self.source {
+            InboxSource::Done => None,
+            InboxSource::Replay { messages, through } => {
+                let through = *through;
+                match messages.next().await {
+                    Some(Ok(message)) => {
+                        let sequence = message.info().ok().map(|info| info.stream_sequence);
+                        if sequence.is_none_or(|sequence| sequence >= through) {
+                            self.source = InboxSource::Done;
+                        }
+                        Some(Ok(Delivery {
+                            incoming: Incoming::decode(
+                                subjects,
+                                &message.subject,
+                                &message.payload,
+                            ),
+                            bytes: message.payload.len(),
+                            subject: message.subject.to_string(),
+                            sequence,
+                            // An ordered consumer takes no acknowledgements.
+                            message: None,
+                        }))
+                    }
+                    Some(Err(e)) => Some(Err(BusError::Consume {
+                        what: "replay",
+                        source: Box::new(e),
+                    })),
+                    None => {
+                        self.source = InboxSource::Done;
+                        None
+                    }
+                }
+            }
             InboxSource::Local(receiver) => receiver.recv().await.map(|envelope| {
                 Ok(Delivery {
                     incoming: Incoming::decode(subjects, &envelope.subject, &envelope.payload),
                     bytes: envelope.payload.len(),
                     subject: envelope.subject,
+                    sequence: None,
                     message: None,
                 })
             }),
@@ -688,6 +857,7 @@ impl Inbox {
                             ),
                             bytes: message.payload.len(),
                             subject: message.subject.to_string(),
+                            sequence: message.info().ok().map(|info| info.stream_sequence),
                             message: Some(message),
                         }));
                     }
@@ -719,6 +889,8 @@ pub struct Delivery {
     /// Size of the encoded message.
     pub bytes: usize,
     pub incoming: Incoming,
+    /// Its sequence in the JetStream stream (none on the in-process bus).
+    pub sequence: Option<u64>,
     message: Option<jetstream::Message>,
 }
 

@@ -99,6 +99,11 @@ impl Aggregator {
         }
     }
 
+    /// Messages taken so far (replayed ones included).
+    pub fn processed(&self) -> u64 {
+        self.running.handle.shared().processed()
+    }
+
     pub async fn report_now(&self) -> InspectionReport {
         self.running
             .handle
@@ -107,13 +112,13 @@ impl Aggregator {
             .expect("aggregator loop running")
     }
 
-    /// Graceful stop: closes a last report and acknowledges it.
+    /// Graceful stop: closes a last report.
     pub async fn stop(self) {
         self.shutdown.cancel();
         let _ = self.running.intake.await;
     }
 
-    /// Crash: the loop dies without reporting or acknowledging anything.
+    /// Crash: the loop dies without reporting (what it took is acknowledged).
     pub async fn crash(self) {
         self.running.intake.abort();
         let _ = self.running.intake.await;
