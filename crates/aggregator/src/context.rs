@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use inspector_domain::{Alert, Finding, FindingKind, SensorStatus, Severity};
+use inspector_domain::{FindingKind, SensorStatus, Severity};
+
+use crate::core::ContextSnapshot;
 use serde::{Deserialize, Serialize};
 
 /// The anomaly context document (`GET /v1/anomaly-context`).
@@ -20,6 +22,10 @@ pub struct AnomalyContext {
     /// Findings in the window, before the cap.
     pub total_findings: usize,
     pub findings: Vec<ContextFinding>,
+    /// Alerts firing or recently resolved, before the cap (the same cap as
+    /// findings: most recently seen first).
+    #[serde(default)]
+    pub total_alerts: usize,
     /// Sensors that are stale or reported errors; healthy ones are omitted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensor_problems: Vec<SensorProblem>,
@@ -89,28 +95,26 @@ fn round(value: Option<f64>) -> Option<f64> {
 }
 
 impl AnomalyContext {
-    /// Builds the context from recent findings and sensor statuses.
+    /// Builds the context from the core's snapshot and sensor statuses.
     pub fn build(
-        mut findings: Vec<Finding>,
-        alerts: &[Alert],
+        snapshot: ContextSnapshot,
         sensors: &[SensorStatus],
         shadow: bool,
         window: std::time::Duration,
-        max_findings: usize,
         now: DateTime<Utc>,
     ) -> Self {
-        findings.sort_by(|a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.detected_at.cmp(&a.detected_at))
-        });
-        let total_findings = findings.len();
-        findings.truncate(max_findings);
+        let ContextSnapshot {
+            findings,
+            total_findings,
+            alerts,
+            total_alerts,
+        } = snapshot;
         AnomalyContext {
             generated_at: now,
             window_minutes: window.as_secs() / 60,
             shadow,
             total_findings,
+            total_alerts,
             findings: findings
                 .into_iter()
                 .map(|f| {

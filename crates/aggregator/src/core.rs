@@ -113,6 +113,37 @@ pub struct AlertChanges {
     pub removed: Vec<String>,
 }
 
+/// The part of the state the anomaly context shows (see
+/// [`Aggregator::context_snapshot`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextSnapshot {
+    /// Most severe, then most recent, first.
+    pub findings: Vec<Finding>,
+    pub total_findings: usize,
+    /// Most recently seen first.
+    pub alerts: Vec<Alert>,
+    pub total_alerts: usize,
+}
+
+/// The first `k` of `items` in `order`, sorted, and how many items there
+/// were; O(n) selection, no copies.
+fn top<'a, T>(
+    items: impl Iterator<Item = &'a T>,
+    k: usize,
+    order: impl Fn(&T, &T) -> std::cmp::Ordering,
+) -> (Vec<&'a T>, usize) {
+    let mut refs: Vec<&T> = items.collect();
+    let total = refs.len();
+    if k == 0 {
+        refs.clear();
+    } else if refs.len() > k {
+        refs.select_nth_unstable_by(k - 1, |a, b| order(a, b));
+        refs.truncate(k);
+    }
+    refs.sort_by(|a, b| order(a, b));
+    (refs, total)
+}
+
 /// The aggregator's state.
 #[derive(Debug)]
 pub struct Aggregator {
@@ -357,10 +388,31 @@ impl Aggregator {
         }
     }
 
-    /// Recent deduplicated findings (for the anomaly context).
-    pub fn recent_findings(&mut self, now: DateTime<Utc>) -> Vec<Finding> {
+    /// What the anomaly context shows: the `max` most severe, most recent
+    /// recent findings and the `max` most recently seen alerts (firing or
+    /// recently resolved), with how many there are of each. Only what is
+    /// returned is copied: this runs under the lock intake needs.
+    pub fn context_snapshot(&mut self, now: DateTime<Utc>, max: usize) -> ContextSnapshot {
         self.trim_recent(now);
-        self.recent.iter().cloned().collect()
+        let (findings, total_findings) = top(self.recent.iter(), max, |a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then(b.detected_at.cmp(&a.detected_at))
+        });
+        let retention = chrono::Duration::from_std(self.config.alerts.resolved_retention)
+            .unwrap_or(chrono::Duration::hours(1));
+        let shown = self
+            .alerts
+            .values()
+            .map(|entry| &entry.alert)
+            .filter(|alert| alert.ends_at().is_none_or(|ends| now - ends <= retention));
+        let (alerts, total_alerts) = top(shown, max, |a, b| b.last_seen_at.cmp(&a.last_seen_at));
+        ContextSnapshot {
+            findings: findings.into_iter().cloned().collect(),
+            total_findings,
+            alerts: alerts.into_iter().cloned().collect(),
+            total_alerts,
+        }
     }
 
     /// Firing alerts and those resolved within the retention, most recent
@@ -686,5 +738,30 @@ mod tests {
         core.apply_run(run("t-0", 121), at(121));
         assert!(!stale(&core, at(240)));
         assert!(stale(&core, at(242)));
+    }
+
+    /// The context shows at most `max` findings and alerts, the most severe
+    /// and recent, and counts the rest (10,000 alerts in a prompt help no
+    /// one and cost every request).
+    #[test]
+    fn context_snapshot_caps_findings_and_alerts() {
+        let mut core = Aggregator::new(AggregatorConfig::default(), "agg".into(), at(0));
+        for i in 0..100 {
+            let mut f = finding(&format!("k{i}"), "t", i);
+            if i == 3 {
+                f.severity = inspector_domain::Severity::Critical;
+            }
+            core.apply_finding(f, Verdict::New, at(100));
+        }
+        let snapshot = core.context_snapshot(at(100), 10);
+        assert_eq!(snapshot.total_findings, 100);
+        assert_eq!(snapshot.total_alerts, 100);
+        assert_eq!(snapshot.findings.len(), 10);
+        assert_eq!(snapshot.alerts.len(), 10);
+        assert_eq!(snapshot.findings[0].key, "k3", "most severe first");
+        let rest: Vec<&str> = snapshot.findings[1..].iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(rest, ["k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"]);
+        assert_eq!(snapshot.alerts[0].finding.key, "k99", "most recently seen first");
+        assert!(core.context_snapshot(at(100), 0).findings.is_empty());
     }
 }

@@ -86,7 +86,11 @@ async fn anomaly_context(State(state): State<ApiState>) -> Response {
     let Some(shared) = state.get() else {
         return starting();
     };
-    Json(&*shared.anomaly_context()).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        shared.cached_context().json,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -33,7 +33,10 @@ use crate::state::Shared;
 use crate::store::Store;
 
 /// Most messages handled in one step (one dedup round trip, one lock).
-pub const BATCH: usize = 512;
+pub const BATCH: usize = inspector_bus::PULL_BATCH;
+
+/// Batches of alert transitions the publisher may be behind intake.
+const BACKLOG: usize = 64;
 
 /// A replay that has delivered nothing for this long has reached the end of
 /// what the stream still holds (messages past `max_age` are gone).
@@ -66,8 +69,16 @@ impl Intake {
         replay: Option<Inbox>,
         shutdown: CancellationToken,
     ) {
+        let (publisher, transitions) = mpsc::channel(BACKLOG);
+        let alert_publisher = tokio::spawn(publish_alerts(
+            transitions,
+            self.bus.clone(),
+            self.shared.clone(),
+            self.metrics.clone(),
+            self.push_now.clone(),
+        ));
         if let Some(replay) = replay {
-            self.replay(replay, &shutdown).await;
+            self.replay(replay, &publisher, &shutdown).await;
         }
         let mut ticker = tokio::time::interval_at(
             tokio::time::Instant::now() + self.report_interval,
@@ -79,14 +90,16 @@ impl Intake {
                 biased;
                 _ = shutdown.cancelled() => break,
                 Some(reply) = self.report_requests.recv() => {
+                    flush(&publisher).await;
                     let report = self.close_window().await;
                     let _ = reply.send(report);
                 }
                 _ = ticker.tick() => {
+                    flush(&publisher).await;
                     self.close_window().await;
                 }
                 next = inbox.next_batch(BATCH) => match next {
-                    Some(Ok(batch)) => self.take(batch).await,
+                    Some(Ok(batch)) => self.take(batch, &publisher).await,
                     Some(Err(error)) => {
                         self.metrics.count("consumer_error");
                         tracing::warn!(error = &error as &dyn std::error::Error, "findings consumer error; retrying");
@@ -96,6 +109,10 @@ impl Intake {
                 },
             }
         }
+        // Every transition is handed to the bus (sent, or kept in its outbox
+        // for the shutdown drain) before the last report.
+        drop(publisher);
+        let _ = alert_publisher.await;
         let report = self.close_window().await;
         tracing::info!(
             findings = report.findings.len(),
@@ -104,7 +121,12 @@ impl Intake {
     }
 
     /// Applies what a replay delivers until it ends, goes idle or fails.
-    async fn replay(&mut self, mut replay: Inbox, shutdown: &CancellationToken) {
+    async fn replay(
+        &mut self,
+        mut replay: Inbox,
+        publisher: &mpsc::Sender<ToPublisher>,
+        shutdown: &CancellationToken,
+    ) {
         let mut replayed = 0usize;
         loop {
             let next = tokio::select! {
@@ -114,7 +136,7 @@ impl Intake {
             match next {
                 Ok(Some(Ok(batch))) => {
                     replayed += batch.len();
-                    self.take(batch).await;
+                    self.take(batch, publisher).await;
                 }
                 Ok(Some(Err(error))) => {
                     self.metrics.count("consumer_error");
@@ -136,7 +158,7 @@ impl Intake {
     /// Handles one batch: verdicts for its new findings in one round, one
     /// step of the core, the transitions published, the batch acknowledged.
     #[tracing::instrument(name = "aggregator_batch", skip_all, fields(messages = batch.len()))]
-    async fn take(&mut self, batch: Vec<Delivery>) {
+    async fn take(&mut self, batch: Vec<Delivery>, publisher: &mpsc::Sender<ToPublisher>) {
         let now = Utc::now();
         let mut kept = Vec::with_capacity(batch.len());
         for delivery in batch {
@@ -207,7 +229,7 @@ impl Intake {
                 }
             }
         }
-        self.publish_transitions(&transitions).await;
+        self.publish_transitions(publisher, transitions).await;
         for delivery in kept {
             if let Some(sequence) = delivery.sequence {
                 self.through = Some(self.through.map_or(sequence, |t| t.max(sequence)));
@@ -222,44 +244,24 @@ impl Intake {
         }
     }
 
-    /// Publishes alert transitions to the alerts stream (pipelined) and
-    /// wakes the Alertmanager pusher; shadow alerts go nowhere.
-    async fn publish_transitions(&self, transitions: &[Alert]) {
-        if transitions.is_empty() {
-            return;
-        }
-        for alert in transitions {
+    /// Hands alert transitions to the alert publisher (in order); shadow
+    /// alerts go nowhere. Waits only when the publisher is [`BATCH`]es
+    /// behind.
+    async fn publish_transitions(
+        &self,
+        publisher: &mpsc::Sender<ToPublisher>,
+        transitions: Vec<Alert>,
+    ) {
+        for alert in &transitions {
             tracing::info!(key = %alert.key, state = alert.status.as_str(), shadow = alert.shadow, "alert transition");
         }
         let sent: Vec<Alert> = transitions
-            .iter()
+            .into_iter()
             .filter(|alert| !alert.shadow)
-            .cloned()
             .collect();
-        if sent.is_empty() {
-            return;
+        if !sent.is_empty() && publisher.send(ToPublisher::Alerts(sent)).await.is_err() {
+            tracing::error!("the alert publisher has stopped; transitions not published");
         }
-        match self.bus.publish_alerts(&sent).await {
-            Ok(()) => {
-                let mut core = self.shared.core();
-                for _ in &sent {
-                    self.metrics.count("alert");
-                    core.alert_published();
-                }
-            }
-            Err(error) => {
-                // They stay in the bus outbox and go out with the next publish.
-                for _ in &sent {
-                    self.metrics.count("alert_error");
-                }
-                tracing::error!(
-                    error = &error as &dyn std::error::Error,
-                    alerts = sent.len(),
-                    "alert transitions not published yet (kept for retry)"
-                );
-            }
-        }
-        self.push_now.notify_one();
     }
 
     #[tracing::instrument(name = "aggregator_report", skip_all)]
@@ -329,6 +331,81 @@ impl Intake {
             "inspection report"
         );
         report
+    }
+}
+
+/// Publishes alert transitions to the alerts stream, in the order intake
+/// made them, whatever has queued up in one pipelined send, so intake never
+/// waits for JetStream's acknowledgements; wakes the Alertmanager pusher.
+/// Ends when intake drops its sender. A crash loses nothing: transitions
+/// not yet stored are made again when the window is replayed.
+async fn publish_alerts(
+    mut requests: mpsc::Receiver<ToPublisher>,
+    bus: Bus,
+    shared: Arc<Shared>,
+    metrics: AggregatorMetrics,
+    push_now: Arc<Notify>,
+) {
+    let mut flushed = Vec::new();
+    while let Some(request) = requests.recv().await {
+        let mut alerts = Vec::new();
+        for request in
+            std::iter::once(request).chain(std::iter::from_fn(|| requests.try_recv().ok()))
+        {
+            match request {
+                ToPublisher::Alerts(more) => alerts.extend(more),
+                ToPublisher::Flush(done) => flushed.push(done),
+            }
+        }
+        if alerts.is_empty() {
+            for done in flushed.drain(..) {
+                let _ = done.send(());
+            }
+            continue;
+        }
+        match bus.publish_alerts(&alerts).await {
+            Ok(()) => {
+                let mut core = shared.core();
+                for _ in &alerts {
+                    metrics.count("alert");
+                    core.alert_published();
+                }
+            }
+            Err(error) => {
+                // They stay in the bus outbox and go out with the next publish.
+                for _ in &alerts {
+                    metrics.count("alert_error");
+                }
+                tracing::error!(
+                    error = &error as &dyn std::error::Error,
+                    alerts = alerts.len(),
+                    "alert transitions not published yet (kept for retry)"
+                );
+            }
+        }
+        for done in flushed.drain(..) {
+            let _ = done.send(());
+        }
+        push_now.notify_one();
+    }
+}
+
+/// What intake asks of the alert publisher.
+#[derive(Debug)]
+enum ToPublisher {
+    /// Transitions to publish, in order.
+    Alerts(Vec<Alert>),
+    /// Answer once everything asked before is handed to the bus (a report
+    /// counts what was published in its window).
+    Flush(oneshot::Sender<()>),
+}
+
+/// Waits until the alert publisher has handed every earlier transition to
+/// the bus.
+async fn flush(publisher: &mpsc::Sender<ToPublisher>) {
+    let (done, flushed) = oneshot::channel();
+    if publisher.send(ToPublisher::Flush(done)).await.is_ok() {
+        let _ = flushed.await;
     }
 }
 

@@ -41,17 +41,16 @@ pub fn spawn_query_responders(
                 _ = shutdown.cancelled() => break,
                 Some(message) = reports.next() => {
                     // Empty body: no report assembled yet.
-                    let body = shared.latest_report().map(|r| r.to_bytes()).unwrap_or_default();
+                    let body: bytes::Bytes = shared.latest_report().map(|r| r.to_bytes().into()).unwrap_or_default();
                     (message, body)
                 }
                 Some(message) = contexts.next() => {
-                    let context = shared.anomaly_context();
-                    (message, serde_json::to_vec(&*context).unwrap_or_default())
+                    (message, shared.cached_context().json)
                 }
                 else => break,
             };
             if let Some(reply) = message.reply
-                && let Err(error) = client.publish(reply, body.into()).await
+                && let Err(error) = client.publish(reply, body).await
             {
                 tracing::warn!(
                     error = &error as &dyn std::error::Error,

@@ -21,7 +21,17 @@ pub struct Shared {
     /// Why Redis refuses this aggregator (credentials), if it does.
     redis_refused: Mutex<Option<String>>,
     /// The last anomaly context, its core generation and when it was made.
-    context_cache: Mutex<Option<(u64, std::time::Instant, Arc<AnomalyContext>)>>,
+    context_cache: Mutex<Option<CachedContext>>,
+}
+
+/// An anomaly context, as a document and as its JSON, with the core
+/// generation it was made from and when.
+#[derive(Debug, Clone)]
+pub struct CachedContext {
+    generation: u64,
+    made: std::time::Instant,
+    pub context: Arc<AnomalyContext>,
+    pub json: bytes::Bytes,
 }
 
 /// How long an anomaly context is served again while nothing changed (its
@@ -91,52 +101,57 @@ impl Shared {
         self.core().alerts(now)
     }
 
-    /// The anomaly context as of now: served from a cache while the core
-    /// has not changed (for at most a second), else rebuilt. The core's lock
-    /// is held only to copy what the context needs; sorting and shaping
-    /// happen outside it.
+    /// The anomaly context as of now.
     pub fn anomaly_context(&self) -> Arc<AnomalyContext> {
+        self.cached_context().context
+    }
+
+    /// The anomaly context as of now, and its JSON: served from a cache
+    /// while the core has not changed (for at most a second), else rebuilt.
+    /// The core's lock is held only to pick and copy what the context shows
+    /// (at most `context_max_findings` findings and alerts); shaping and
+    /// encoding happen outside it, once per change, not once per request.
+    pub fn cached_context(&self) -> CachedContext {
         let generation = self.core().generation();
         {
             let cache = self
                 .context_cache
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some((cached_generation, made, context)) = cache.as_ref()
-                && *cached_generation == generation
-                && made.elapsed() < CONTEXT_CACHE_TTL
+            if let Some(cached) = cache.as_ref()
+                && cached.generation == generation
+                && cached.made.elapsed() < CONTEXT_CACHE_TTL
             {
-                return context.clone();
+                return cached.clone();
             }
         }
-        let context = Arc::new(self.build_context());
+        let context = self.build_context();
+        let json = serde_json::to_vec(&context).unwrap_or_default().into();
+        let cached = CachedContext {
+            generation,
+            made: std::time::Instant::now(),
+            context: Arc::new(context),
+            json,
+        };
         *self
             .context_cache
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some((generation, std::time::Instant::now(), context.clone()));
-        context
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cached.clone());
+        cached
     }
 
     fn build_context(&self) -> AnomalyContext {
         let now = Utc::now();
-        let (findings, alerts, sensors, config) = {
+        let (snapshot, sensors, shadow, window) = {
             let mut core = self.core();
+            let max = core.config().context_max_findings;
             (
-                core.recent_findings(now),
-                core.alerts(now),
+                core.context_snapshot(now, max),
                 core.sensor_statuses(now),
-                core.config().clone(),
+                core.config().shadow,
+                core.config().context_window,
             )
         };
-        AnomalyContext::build(
-            findings,
-            &alerts,
-            &sensors,
-            config.shadow,
-            config.context_window,
-            config.context_max_findings,
-            now,
-        )
+        AnomalyContext::build(snapshot, &sensors, shadow, window, now)
     }
 }

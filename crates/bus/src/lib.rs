@@ -624,8 +624,7 @@ impl Bus {
                     )
                     .await
                     .map_err(|e| setup(&format!("consumer {durable}"), Box::new(e)))?;
-                let messages = consumer
-                    .messages()
+                let messages = pull_messages(&consumer)
                     .await
                     .map_err(|e| setup("consumer messages", Box::new(e)))?;
                 Ok(Inbox {
@@ -753,6 +752,20 @@ impl Incoming {
     }
 }
 
+/// Messages per pull request, and the most the aggregator handles in one
+/// step: one pull fills one step.
+pub const PULL_BATCH: usize = 512;
+
+async fn pull_messages(
+    consumer: &jetstream::consumer::PullConsumer,
+) -> Result<pull::Stream, jetstream::consumer::StreamError> {
+    consumer
+        .stream()
+        .max_messages_per_batch(PULL_BATCH)
+        .messages()
+        .await
+}
+
 /// A durable JetStream pull consumer and its message stream.
 #[allow(missing_debug_implementations)] // the stream has no Debug; Inbox's says enough
 pub struct NatsInbox {
@@ -867,7 +880,7 @@ impl Inbox {
                             source: Box::new(e),
                         }));
                     }
-                    None => match inbox.consumer.messages().await {
+                    None => match pull_messages(&inbox.consumer).await {
                         Ok(fresh) => inbox.messages = fresh,
                         Err(e) => {
                             return Some(Err(BusError::Consume {
