@@ -759,9 +759,20 @@ mod tests {
         assert_eq!(snapshot.findings.len(), 10);
         assert_eq!(snapshot.alerts.len(), 10);
         assert_eq!(snapshot.findings[0].key, "k3", "most severe first");
-        let rest: Vec<&str> = snapshot.findings[1..].iter().map(|f| f.key.as_str()).collect();
-        assert_eq!(rest, ["k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"]);
-        assert_eq!(snapshot.alerts[0].finding.key, "k99", "most recently seen first");
+        let rest: Vec<&str> = snapshot.findings[1..]
+            .iter()
+            .map(|f| f.key.as_str())
+            .collect();
+        assert_eq!(
+            rest,
+            [
+                "k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"
+            ]
+        );
+        assert_eq!(
+            snapshot.alerts[0].finding.key, "k99",
+            "most recently seen first"
+        );
         assert!(core.context_snapshot(at(100), 0).findings.is_empty());
     }
 }

@@ -126,6 +126,15 @@ impl BaselineDetectorConfig {
         if self.lookback < Duration::from_secs(2 * 86_400) {
             return Err("lookback must cover at least two days (two seasons)".into());
         }
+        // Training answers are streamed and fitted series by series, which
+        // needs each rule's history in one request.
+        let points = self.lookback.as_secs() / self.step.as_secs().max(1);
+        let max_points = u64::from(self.prometheus.max_points_per_request);
+        if points > max_points {
+            return Err(format!(
+                "lookback / step = {points} points per series; training asks them in one request, so it must be at most prometheus.max_points_per_request ({max_points}, up to 11000): use a larger step or a shorter lookback"
+            ));
+        }
         if self.interval.is_zero() || self.retrain_interval.is_zero() {
             return Err("interval and retrain_interval must be positive".into());
         }

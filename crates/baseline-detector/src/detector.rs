@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use inspector_baseline::{Baseline, Severity as BaselineSeverity, Thresholds};
 use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
-use inspector_prometheus::{MetricSource, PrometheusClient, Series};
+use inspector_prometheus::{MetricSource, PrometheusClient, Series, SeriesSink};
 use tokio::sync::RwLock;
 
 use crate::config::{BaselineDetectorConfig, WatchedMetric};
@@ -54,6 +54,46 @@ fn without_name(labels: &Labels) -> Labels {
         .filter(|(k, _)| k.as_str() != "__name__")
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
+}
+
+/// The training grid: `count` points, `step_ms` apart, from `start_ms`.
+#[derive(Debug, Clone, Copy)]
+struct Grid {
+    start_ms: i64,
+    step_ms: i64,
+    count: usize,
+}
+
+/// Fits each series of one rule's training answer as it is decoded.
+struct Fitter {
+    grid: Grid,
+    period: usize,
+    until_ms: i64,
+    fitted: Vec<(Labels, Trained)>,
+    /// "labels: no baseline: why", per series that could not be fitted.
+    failed: Vec<String>,
+}
+
+impl SeriesSink for Fitter {
+    fn accept(&mut self, series: Series) {
+        let labels = without_name(&series.labels);
+        let Grid {
+            start_ms,
+            step_ms,
+            count,
+        } = self.grid;
+        let values = regular_values(&series, start_ms, step_ms, count);
+        match Baseline::fit(&values, self.period) {
+            Ok(baseline) => self.fitted.push((
+                labels,
+                Trained {
+                    baseline,
+                    until_ms: self.until_ms,
+                },
+            )),
+            Err(e) => self.failed.push(format!("{labels:?}: no baseline: {e}")),
+        }
+    }
 }
 
 /// Values of `series` on the regular grid `start + i·step` (NaN where missing).
@@ -139,11 +179,25 @@ impl<S: MetricSource> Detector<S> {
             DateTime::from_timestamp_millis(end_ms).unwrap_or(now),
         );
         let period = self.config.period();
+        // Each rule's answer is decoded and fitted series by series as it
+        // arrives, on a blocking thread: memory is the models plus one
+        // series, not the answer.
         let results: Vec<(WatchedMetric, _)> = futures::stream::iter(self.owned())
             .map(|metric| async move {
+                let fitter = Fitter {
+                    grid: Grid {
+                        start_ms,
+                        step_ms,
+                        count,
+                    },
+                    period,
+                    until_ms: end_ms,
+                    fitted: Vec::new(),
+                    failed: Vec::new(),
+                };
                 let result = self
                     .source
-                    .query_range(&metric.query, start, end, self.config.step)
+                    .query_range_each(&metric.query, start, end, self.config.step, fitter)
                     .await;
                 (metric, result)
             })
@@ -158,27 +212,17 @@ impl<S: MetricSource> Detector<S> {
                 message,
             };
             match result {
-                Ok(series) if series.is_empty() => errors.push(error(format!(
-                    "training query {:?} returned no series",
-                    metric.query
-                ))),
-                Ok(series) => {
-                    for one in series {
-                        let labels = without_name(&one.labels);
-                        let values = regular_values(&one, start_ms, step_ms, count);
-                        match Baseline::fit(&values, period) {
-                            Ok(baseline) => {
-                                trained.insert(
-                                    (metric.name.clone(), labels),
-                                    Trained {
-                                        baseline,
-                                        until_ms: end_ms,
-                                    },
-                                );
-                            }
-                            Err(e) => errors.push(error(format!("{labels:?}: no baseline: {e}"))),
-                        }
+                Ok(fitter) if fitter.fitted.is_empty() && fitter.failed.is_empty() => {
+                    errors.push(error(format!(
+                        "training query {:?} returned no series",
+                        metric.query
+                    )))
+                }
+                Ok(fitter) => {
+                    for (labels, model) in fitter.fitted {
+                        trained.insert((metric.name.clone(), labels), model);
                     }
+                    errors.extend(fitter.failed.into_iter().map(error));
                 }
                 Err(e) => errors.push(error(format!("training: {e}"))),
             }

@@ -179,15 +179,24 @@ struct VectorEntry {
 }
 
 fn parse_sample((t, v): &(f64, String)) -> Result<Sample, PrometheusError> {
+    sample_at(*t, parse_value(v)?)
+}
+
+/// A sample value as Prometheus writes it (a string).
+fn parse_value(v: &str) -> Result<f64, PrometheusError> {
     // Prometheus spells non-finite values "NaN", "+Inf" and "-Inf".
-    let value = match v.as_str() {
+    Ok(match v {
         "NaN" => f64::NAN,
         "+Inf" | "Inf" => f64::INFINITY,
         "-Inf" => f64::NEG_INFINITY,
         other => other.parse().map_err(|_| {
             PrometheusError::Decode(format!("sample value {other:?} is not a number"))
         })?,
-    };
+    })
+}
+
+/// A sample at `t` seconds, if `t` is a time a monitoring system can mean.
+fn sample_at(t: f64, value: f64) -> Result<Sample, PrometheusError> {
     // A timestamp outside what a monitoring system can mean is hostile or
     // broken input: reject it here, so no arithmetic downstream overflows.
     if !t.is_finite() || t.abs() > MAX_ABS_TIMESTAMP_SECONDS {
@@ -318,11 +327,93 @@ impl PrometheusClient {
             .collect())
     }
 
-    async fn get(
+    /// Evaluates `query` over `[start, end]` every `step` in one request
+    /// and gives each series to `sink` as it is decoded, on a blocking
+    /// thread (the sink's work runs there too). Memory is one series at a
+    /// time, so the answer may be any size (`max_response_bytes` does not
+    /// apply); a series may not have more samples than asked for. The range
+    /// must fit one request (`max_points_per_request`).
+    pub async fn query_range_each<K: SeriesSink>(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+        sink: K,
+    ) -> Result<K, PrometheusError> {
+        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+        if step_ms <= 0 || end < start {
+            return Err(PrometheusError::Config(format!(
+                "range query needs a positive step and start <= end, got step {step:?}, {start}..{end}"
+            )));
+        }
+        let points = ((end - start).num_milliseconds() / step_ms + 1) as u64;
+        let max_points = u64::from(self.config.max_points_per_request);
+        if points > max_points {
+            return Err(PrometheusError::Config(format!(
+                "a streamed range query asks {points} points per series, over prometheus.max_points_per_request ({max_points})"
+            )));
+        }
+        let params = [
+            ("query", query.to_string()),
+            ("start", format_time(start)),
+            ("end", format_time(end)),
+            ("step", format!("{}", step_ms as f64 / 1000.0)),
+            ("timeout", format!("{}ms", self.config.timeout.as_millis())),
+        ];
+        let mut response = self.send("query_range", &params).await?;
+        if !response.status().is_success() {
+            let status = response.status().as_u16();
+            let body = self.read_bounded(&mut response).await?;
+            return Err(match decode_response(status, &body) {
+                Err(error) => error,
+                Ok(_) => PrometheusError::Http {
+                    status,
+                    body: String::new(),
+                },
+            });
+        }
+        let (chunks, received) = tokio::sync::mpsc::channel(streaming::CHANNEL_CHUNKS);
+        let reader = streaming::ChannelReader {
+            chunks: received,
+            current: bytes::Bytes::new(),
+        };
+        let decoder =
+            tokio::task::spawn_blocking(move || streaming::decode(reader, sink, points as usize));
+        let mut transport = None;
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if chunks.send(Ok(chunk)).await.is_err() {
+                        break; // the decoder stopped (an error it reports)
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    let _ = chunks
+                        .send(Err(std::io::Error::other("the answer was cut off")))
+                        .await;
+                    transport = Some(self.transport_error(error));
+                    break;
+                }
+            }
+        }
+        drop(chunks);
+        let decoded = decoder
+            .await
+            .map_err(|e| PrometheusError::Decode(format!("range answer decoder: {e}")))?;
+        // A cut-off answer is the transport's failure, not a decode error.
+        match (transport, decoded) {
+            (Some(error), _) => Err(error),
+            (None, decoded) => decoded,
+        }
+    }
+
+    async fn send(
         &self,
         endpoint: &str,
         params: &[(&str, String)],
-    ) -> Result<Vec<Series>, PrometheusError> {
+    ) -> Result<reqwest::Response, PrometheusError> {
         let url = format!("{}/api/v1/{endpoint}", self.base);
         let mut request = self.http.post(&url).form(params);
         if let Some(token) = &self.config.bearer_token {
@@ -330,8 +421,25 @@ impl PrometheusClient {
         } else if let Some(user) = &self.config.username {
             request = request.basic_auth(user, self.config.password.as_ref());
         }
-        let mut response = request.send().await.map_err(|e| self.transport_error(e))?;
+        request.send().await.map_err(|e| self.transport_error(e))
+    }
+
+    async fn get(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let mut response = self.send(endpoint, params).await?;
         let status = response.status().as_u16();
+        let body = self.read_bounded(&mut response).await?;
+        decode_response(status, &body)
+    }
+
+    /// The whole body, refused beyond `max_response_bytes` (never held).
+    async fn read_bounded(
+        &self,
+        response: &mut reqwest::Response,
+    ) -> Result<Vec<u8>, PrometheusError> {
         let limit = self.config.max_response_bytes;
         if response
             .content_length()
@@ -356,7 +464,7 @@ impl PrometheusClient {
             }
             body.extend_from_slice(&chunk);
         }
-        decode_response(status, &body)
+        Ok(body)
     }
 
     fn transport_error(&self, error: reqwest::Error) -> PrometheusError {
@@ -429,6 +537,9 @@ impl PrometheusClient {
     }
 }
 
+mod streaming;
+pub use streaming::SeriesSink;
+
 /// Where sensors read metrics from: Prometheus in production, a bundled
 /// scenario in `inspector demo`. Sensors are generic over it so the demo
 /// runs their real code paths.
@@ -448,6 +559,25 @@ pub trait MetricSource: Send + Sync {
         query: &str,
         time: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send;
+
+    /// Range query whose series go to `sink` one at a time (see
+    /// [`PrometheusClient::query_range_each`]); by default the whole answer
+    /// is fetched first (fine for small sources such as the demo's).
+    fn query_range_each<K: SeriesSink>(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+        mut sink: K,
+    ) -> impl Future<Output = Result<K, PrometheusError>> + Send {
+        async move {
+            for series in self.query_range(query, start, end, step).await? {
+                sink.accept(series);
+            }
+            Ok(sink)
+        }
+    }
 }
 
 impl MetricSource for PrometheusClient {
@@ -467,6 +597,17 @@ impl MetricSource for PrometheusClient {
         time: DateTime<Utc>,
     ) -> impl Future<Output = Result<Vec<Series>, PrometheusError>> + Send {
         PrometheusClient::query(self, query, time)
+    }
+
+    fn query_range_each<K: SeriesSink>(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step: Duration,
+        sink: K,
+    ) -> impl Future<Output = Result<K, PrometheusError>> + Send {
+        PrometheusClient::query_range_each(self, query, start, end, step, sink)
     }
 }
 
