@@ -167,6 +167,30 @@ impl Cluster {
         }
     }
 
+    /// The template as one string: tokens joined by a space (no token holds
+    /// one), the wildcard as `<*>` (which [`Cluster::from_template`] reads
+    /// back as the wildcard, as a line's `<*>` token is).
+    fn template_string(&self) -> Box<str> {
+        let mut out = String::new();
+        for (i, token) in self.tokens.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(token.as_deref().unwrap_or(WILDCARD));
+        }
+        out.into_boxed_str()
+    }
+
+    /// A cluster of size 1 from [`Cluster::template_string`].
+    fn from_template(id: ClusterId, template: &str) -> Self {
+        let tokens: Vec<&str> = if template.is_empty() {
+            Vec::new()
+        } else {
+            template.split(' ').collect()
+        };
+        Cluster::from_tokens(id, &tokens)
+    }
+
     /// drain3's `get_seq_distance`: (similarity, wildcard count).
     fn similarity(&self, tokens: &[&str]) -> (f64, usize) {
         if self.tokens.is_empty() {
@@ -241,15 +265,45 @@ fn recycle(mut tokens: Vec<&str>) -> Vec<&'static str> {
     tokens.into_iter().map(|_| "").collect()
 }
 
+/// Evicted templates, kept compact: each as one string (its tokens joined
+/// by a space, which no token holds; the wildcard as `<*>`, which a token
+/// becomes anyway), found through a hash of its routing signature (token
+/// count and routed leading tokens, as the live tree routes them) instead of
+/// a tree of its own. About a fifth of a whole cluster in a tree.
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 struct Graveyard {
-    tree: Tree,
-    clusters: FxHashMap<ClusterId, Cluster>,
-    /// The leaf each buried cluster sits under.
-    leaves: FxHashMap<ClusterId, tree::NodeId>,
+    templates: FxHashMap<ClusterId, Box<str>>,
+    /// Buried ids by routing signature (a hash: a collision only adds a
+    /// candidate, which similarity then judges).
+    index: FxHashMap<u64, Vec<ClusterId>>,
     /// Burial order, oldest first, for the graveyard's own cap (may hold ids
     /// revived since; compacted when it grows past twice the graveyard).
     order: std::collections::VecDeque<ClusterId>,
+}
+
+/// Leading tokens a signature covers at most (the tree's depth, capped so a
+/// lookup tries at most 2^8 signatures).
+const MAX_SIGNATURE_TOKENS: usize = 8;
+
+/// The routing signature of a template or line: token count and the first
+/// routed tokens, hashed; `routed` says, per position, which token a
+/// template routes by.
+fn signature<'a>(count: usize, routed: impl Iterator<Item = &'a str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = rustc_hash::FxHasher::default();
+    count.hash(&mut hasher);
+    for token in routed {
+        token.hash(&mut hasher);
+    }
+    hasher.finish()
+}
+
+/// Positions of a template's routing signature (as the tree routes).
+fn signature_len(count: usize, max_node_depth: usize) -> usize {
+    count
+        .min(max_node_depth)
+        .saturating_sub(1)
+        .min(MAX_SIGNATURE_TOKENS)
 }
 
 impl Drain {
@@ -291,7 +345,7 @@ impl Drain {
 
     /// Evicted templates remembered in the graveyard.
     pub fn evicted_count(&self) -> usize {
-        self.graveyard.clusters.len()
+        self.graveyard.templates.len()
     }
 
     /// Adds one (already masked) log line.
@@ -342,13 +396,9 @@ impl Drain {
                 },
             );
         }
-        if let Some(id) = self.graveyard_match(tokens) {
-            let mut cluster = self
-                .graveyard
-                .clusters
-                .remove(&id)
-                .expect("graveyard ids are kept");
-            self.graveyard.remove_from_tree(id);
+        if let Some(id) = self.graveyard_match(tokens)
+            && let Some(mut cluster) = self.graveyard.exhume(id, &self.config, self.max_node_depth)
+        {
             cluster.merge(tokens);
             cluster.size = 1;
             self.insert_live(cluster);
@@ -383,18 +433,27 @@ impl Drain {
     }
 
     fn graveyard_match(&self, tokens: &[&str]) -> Option<ClusterId> {
-        if self.graveyard.clusters.is_empty() {
+        if self.graveyard.templates.is_empty() {
             return None;
         }
-        let mut leaves = Vec::new();
-        self.graveyard
-            .tree
-            .leaves_for_any(tokens, self.max_node_depth, &mut leaves);
-        let candidates = leaves
-            .iter()
-            .flat_map(|leaf| self.graveyard.tree.nodes[*leaf as usize].cluster_ids.iter())
-            .filter_map(|id| self.graveyard.clusters.get(id));
-        best_of(candidates, tokens, self.config.sim_th)
+        // Every signature a template this line could match may have: per
+        // leading position the line's token or the wildcard.
+        let positions = signature_len(tokens.len(), self.max_node_depth);
+        let mut candidates = Vec::new();
+        for choice in 0u32..(1 << positions) {
+            let wildcard_at = |i: usize| choice & (1 << i) != 0;
+            if (0..positions).any(|i| wildcard_at(i) && tokens[i] == WILDCARD) {
+                continue; // the same signature as with the token itself
+            }
+            let routed = (0..positions).map(|i| if wildcard_at(i) { WILDCARD } else { tokens[i] });
+            if let Some(ids) = self.graveyard.index.get(&signature(tokens.len(), routed)) {
+                candidates.extend(ids.iter().filter_map(|id| {
+                    let template = self.graveyard.templates.get(id)?;
+                    Some(Cluster::from_template(*id, template))
+                }));
+            }
+        }
+        best_of(candidates.iter(), tokens, self.config.sim_th)
     }
 
     fn insert_live(&mut self, cluster: Cluster) {
@@ -455,44 +514,57 @@ fn best_of<'a>(
 }
 
 impl Graveyard {
+    /// The signature `template` is indexed under.
+    fn signature_of(template: &Cluster, config: &DrainConfig, max_node_depth: usize) -> u64 {
+        let positions = signature_len(template.tokens.len(), max_node_depth);
+        // Routed as the tree routes a new template: wildcards, and numbers
+        // when parametrized, go to the wildcard.
+        let routed = template.tokens[..positions]
+            .iter()
+            .map(|token| match token {
+                Some(text) if !(config.parametrize_numeric_tokens && tree::has_digit(text)) => {
+                    &**text
+                }
+                _ => WILDCARD,
+            });
+        signature(template.tokens.len(), routed)
+    }
+
     fn bury(&mut self, cluster: Cluster, config: &DrainConfig, max_node_depth: usize) {
         let id = cluster.id;
-        let routed: Vec<Option<&str>> = cluster.tokens.iter().map(|t| t.as_deref()).collect();
-        // The graveyard is searched through both exact and wildcard children,
-        // so no child cap is needed for correctness; keep drain3's routing.
-        let leaf = self.tree.insert(
-            &routed,
-            id,
-            max_node_depth,
-            usize::MAX,
-            config.parametrize_numeric_tokens,
-            |_| true,
-        );
-        drop(routed);
-        self.clusters.insert(id, cluster);
-        self.leaves.insert(id, leaf);
+        let key = Self::signature_of(&cluster, config, max_node_depth);
+        self.index.entry(key).or_default().push(id);
+        self.templates.insert(id, cluster.template_string());
         self.order.push_back(id);
-        while self.clusters.len() > config.max_graveyard {
+        while self.templates.len() > config.max_graveyard {
             let Some(oldest) = self.order.pop_front() else {
                 break;
             };
-            if self.clusters.remove(&oldest).is_some() {
-                self.remove_from_tree(oldest);
-            }
+            self.exhume(oldest, config, max_node_depth);
         }
-        if self.order.len() > 2 * self.clusters.len() + 1024 {
-            let clusters = &self.clusters;
-            self.order.retain(|id| clusters.contains_key(id));
+        if self.order.len() > 2 * self.templates.len() + 1024 {
+            let templates = &self.templates;
+            self.order.retain(|id| templates.contains_key(id));
         }
     }
 
-    fn remove_from_tree(&mut self, id: ClusterId) {
-        if let Some(leaf) = self.leaves.remove(&id) {
-            let ids = &mut self.tree.nodes[leaf as usize].cluster_ids;
-            if let Some(position) = ids.iter().position(|existing| *existing == id) {
-                ids.remove(position);
+    /// Takes buried `id` out (to revive it, or past the cap).
+    fn exhume(
+        &mut self,
+        id: ClusterId,
+        config: &DrainConfig,
+        max_node_depth: usize,
+    ) -> Option<Cluster> {
+        let template = self.templates.remove(&id)?;
+        let cluster = Cluster::from_template(id, &template);
+        let key = Self::signature_of(&cluster, config, max_node_depth);
+        if let Some(ids) = self.index.get_mut(&key) {
+            ids.retain(|existing| *existing != id);
+            if ids.is_empty() {
+                self.index.remove(&key);
             }
         }
+        Some(cluster)
     }
 }
 

@@ -2,8 +2,9 @@
 //! restarted sensor knows every template it knew before, under the same ids.
 //!
 //! Layout: the magic `DRAIN` + one version byte, then the postcard body. A
-//! new layout gets a new version; [`Drain::restore`] refuses versions it
-//! does not know with a clear error rather than guessing.
+//! new layout gets a new version; [`Drain::restore`] reads the versions it
+//! knows (1: graveyard as a tree of whole clusters; 2: compact graveyard)
+//! and refuses others with a clear error rather than guessing.
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,7 @@ use crate::tree::Tree;
 use crate::{Cluster, ClusterId, Drain, DrainConfig, Graveyard};
 
 const MAGIC: &[u8; 5] = b"DRAIN";
-const VERSION: u8 = 1;
+const VERSION: u8 = 2;
 
 /// Why a snapshot could not be restored.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +29,7 @@ pub enum SnapshotError {
 }
 
 #[derive(Serialize, Deserialize)]
-struct SnapshotV1 {
+struct SnapshotV2 {
     config: DrainConfig,
     tree: Tree,
     clusters: FxHashMap<ClusterId, Cluster>,
@@ -36,6 +37,50 @@ struct SnapshotV1 {
     recency: Vec<ClusterId>,
     graveyard: Graveyard,
     next_id: ClusterId,
+}
+
+/// Version 1: the same, with the graveyard as whole clusters in a tree.
+#[derive(Deserialize)]
+struct SnapshotV1 {
+    config: DrainConfig,
+    tree: Tree,
+    clusters: FxHashMap<ClusterId, Cluster>,
+    recency: Vec<ClusterId>,
+    graveyard: GraveyardV1,
+    next_id: ClusterId,
+}
+
+#[derive(Deserialize)]
+struct GraveyardV1 {
+    #[allow(dead_code)] // read to skip it: postcard is not self-describing
+    tree: Tree,
+    clusters: FxHashMap<ClusterId, Cluster>,
+    #[allow(dead_code)]
+    leaves: FxHashMap<ClusterId, crate::tree::NodeId>,
+    order: std::collections::VecDeque<ClusterId>,
+}
+
+impl SnapshotV1 {
+    /// The same state in the current layout (the graveyard re-buried in
+    /// its order).
+    fn upgrade(self) -> SnapshotV2 {
+        let max_node_depth = self.config.depth - 2;
+        let mut graveyard = Graveyard::default();
+        let mut buried = self.graveyard.clusters;
+        for id in self.graveyard.order {
+            if let Some(cluster) = buried.remove(&id) {
+                graveyard.bury(cluster, &self.config, max_node_depth);
+            }
+        }
+        SnapshotV2 {
+            config: self.config,
+            tree: self.tree,
+            clusters: self.clusters,
+            recency: self.recency,
+            graveyard,
+            next_id: self.next_id,
+        }
+    }
 }
 
 impl Drain {
@@ -46,7 +91,7 @@ impl Drain {
             .as_ref()
             .map(|lru| lru.iter().rev().map(|(id, ())| *id).collect())
             .unwrap_or_default();
-        let body = SnapshotV1 {
+        let body = SnapshotV2 {
             config: self.config.clone(),
             tree: self.tree.clone(),
             clusters: self.clusters.clone(),
@@ -68,10 +113,16 @@ impl Drain {
             .strip_prefix(MAGIC.as_slice())
             .ok_or(SnapshotError::NotASnapshot)?;
         let (&version, body) = rest.split_first().ok_or(SnapshotError::NotASnapshot)?;
-        if version != VERSION {
-            return Err(SnapshotError::Version(version));
-        }
-        let state: SnapshotV1 = postcard::from_bytes(body)?;
+        let state: SnapshotV2 = match version {
+            1 => {
+                let old: SnapshotV1 = postcard::from_bytes(body)?;
+                // Its config must be valid before it is used to re-bury.
+                old.config.validate()?;
+                old.upgrade()
+            }
+            VERSION => postcard::from_bytes(body)?,
+            other => return Err(SnapshotError::Version(other)),
+        };
         let mut drain = Drain::new(state.config)?;
         drain.tree = state.tree;
         drain.clusters = state.clusters;

@@ -210,7 +210,7 @@ fn snapshot_errors_are_clear() {
     bytes[5] = 9;
     assert_eq!(
         Drain::restore(&bytes).unwrap_err().to_string(),
-        "snapshot version 9 is not supported (this build reads version 1)"
+        "snapshot version 9 is not supported (this build reads version 2)"
     );
     let bytes = drain(DrainConfig::default()).snapshot();
     assert!(matches!(
@@ -284,4 +284,20 @@ fn random_binary_lines_never_panic() {
         assert!(d.cluster_count() <= 50);
         assert!(d.evicted_count() <= 200);
     }
+}
+
+/// A version-1 snapshot (graveyard as whole clusters in a tree, written by
+/// the engine before the compact graveyard) restores: its buried templates
+/// are re-buried compactly and revive under their ids.
+#[test]
+fn version_1_snapshots_restore() {
+    let bytes = include_bytes!("../tests/fixtures/snapshot-v1.bin");
+    assert_eq!(bytes[5], 1, "the fixture is a version-1 snapshot");
+    let mut d = Drain::restore(bytes).unwrap();
+    assert_eq!(d.cluster_count(), 2);
+    assert_eq!(d.evicted_count(), 3);
+    let revived = d.add("alpha service started on node");
+    assert_eq!(revived.change, Change::Revived);
+    assert_eq!(revived.cluster.id(), 1);
+    assert_eq!(d.add("zeta something entirely new here").cluster.id(), 6);
 }

@@ -56,41 +56,6 @@ impl Tree {
         Some(node)
     }
 
-    /// Every leaf a template could sit under when wildcards are allowed on
-    /// either side (the exact child and the wildcard child at each level).
-    /// Used for the graveyard of evicted templates, where a revived line must
-    /// find its old template however the path was keyed.
-    pub(crate) fn leaves_for_any(
-        &self,
-        tokens: &[&str],
-        max_node_depth: usize,
-        out: &mut Vec<NodeId>,
-    ) {
-        let Some(start) = self.by_length.get(&tokens.len()) else {
-            return;
-        };
-        let mut frontier = vec![*start];
-        for (depth, token) in (1usize..).zip(tokens) {
-            if depth >= max_node_depth || depth == tokens.len() {
-                break;
-            }
-            let mut next = Vec::with_capacity(frontier.len() * 2);
-            for node in frontier {
-                let children = &self.nodes[node as usize].children;
-                if let Some(child) = children.get(*token) {
-                    next.push(*child);
-                }
-                if *token != WILDCARD
-                    && let Some(child) = children.get(WILDCARD)
-                {
-                    next.push(*child);
-                }
-            }
-            frontier = next;
-        }
-        out.extend(frontier);
-    }
-
     /// drain3's `add_seq_to_prefix_tree`: routes `tokens` (a new cluster's
     /// template) to a leaf, creating nodes on the way, and appends `id` there.
     /// `keep` filters stale ids out of the leaf first, as drain3 does.
