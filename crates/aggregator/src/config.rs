@@ -43,9 +43,15 @@ pub struct AggregatorConfig {
     /// aggregator died while handling it); default 30 s.
     #[serde(default, with = "humantime_serde")]
     pub ack_wait: Option<Duration>,
-    /// Address of the HTTP API (`/v1/...`) and the health and metrics endpoints.
+    /// Address of the HTTP API (`/v1/...`) and, unless `ops_listen` is set,
+    /// the health and metrics endpoints.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// A separate address for `/healthz`, `/readyz` and `/metrics` (then
+    /// not served on `listen`): probes and scrapes on one interface, the
+    /// API, with its token, on another. Unset: both on `listen`.
+    #[serde(default)]
+    pub ops_listen: Option<SocketAddr>,
     /// NATS connection and subjects.
     #[serde(default)]
     pub nats: NatsConfig,
@@ -337,6 +343,7 @@ impl Default for AggregatorConfig {
             max_ack_pending: default_max_ack_pending(),
             ack_wait: None,
             listen: default_listen(),
+            ops_listen: None,
             nats: NatsConfig::default(),
             redis: RedisConfig::default(),
             sensors: default_sensors(),

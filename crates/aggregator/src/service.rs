@@ -322,7 +322,19 @@ pub async fn serve(
     // answers 503 until the aggregator has started.
     let api = ApiState::default();
     let token = config.api.bearer_token()?;
-    let router = ops_router(ops.clone()).merge(api_router(api.clone(), token));
+    let router = match config.ops_listen {
+        Some(address) => {
+            let ops_listener = TcpListener::bind(address).await?;
+            tracing::info!(%address, "health and metrics on their own address");
+            tokio::spawn(serve_http(
+                ops_listener,
+                ops_router(ops.clone()),
+                shutdown.clone(),
+            ));
+            api_router(api.clone(), token)
+        }
+        None => ops_router(ops.clone()).merge(api_router(api.clone(), token)),
+    };
     let server = tokio::spawn(serve_http(listener, router, shutdown.clone()));
 
     let Some(bus) =

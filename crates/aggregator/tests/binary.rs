@@ -129,3 +129,39 @@ fn a_wrong_redis_password_fails_readiness_with_the_reason() {
     let status = child.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
 }
+
+/// Health and metrics can live on their own address (`ops_listen`), apart
+/// from the API and its token.
+#[test]
+fn health_and_metrics_on_their_own_address() {
+    inspector_runtime::install_crypto_provider();
+    let redis = RedisServer::start();
+    let nats = NatsServer::start();
+    let (port, ops_port) = (free_port(), free_port());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), "report_interval: 1s\n").unwrap();
+    let mut child = ServiceProcess::spawn(
+        Command::new(env!("CARGO_BIN_EXE_aggregator"))
+            .arg("--config")
+            .arg(file.path())
+            .env("INSPECTOR_NATS__URL", nats.url())
+            .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("ops"))
+            .env("INSPECTOR_REDIS__URL", redis.url())
+            .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env("INSPECTOR_OPS_LISTEN", format!("127.0.0.1:{ops_port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while http_get(ops_port, "/readyz").ok().map(|(s, _)| s) != Some(200) {
+        assert!(Instant::now() < deadline, "never ready on the ops address");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(http_get(ops_port, "/metrics").unwrap().0, 200);
+    assert_eq!(http_get(ops_port, "/v1/report/latest").unwrap().0, 404);
+    assert_eq!(http_get(port, "/healthz").unwrap().0, 404);
+    assert_eq!(http_get(port, "/metrics").unwrap().0, 404);
+    assert_eq!(http_get(port, "/v1/anomaly-context").unwrap().0, 200);
+    assert!(child.terminate(Duration::from_secs(20)).success());
+}
