@@ -14,6 +14,7 @@
 //!
 //! Pure: no I/O, no clock.
 
+mod classify;
 mod masking;
 mod snapshot;
 mod tree;
@@ -23,7 +24,7 @@ use std::num::NonZeroUsize;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
-pub use masking::{BUILTIN_MASKS, MaskError, MaskRule, Masker};
+pub use masking::{MaskError, MaskRule, Masker};
 pub use snapshot::SnapshotError;
 use tree::{Tree, WILDCARD};
 

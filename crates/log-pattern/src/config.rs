@@ -70,7 +70,8 @@ pub struct DrainSettings {
     /// never reported as new again).
     #[serde(default = "default_max_clusters")]
     pub max_clusters: usize,
-    /// Use the built-in masks (IPs, ids, numbers, paths, timestamps...).
+    /// Use the built-in token classifier (numbers, addresses, times, ids,
+    /// paths, `key=value` values), before any `masks`.
     #[serde(default = "yes")]
     pub builtin_masks: bool,
     /// Extra masks applied after the built-in ones.
@@ -236,21 +237,17 @@ impl LogPatternConfig {
     }
 
     pub fn masker(&self) -> Result<inspector_drain::Masker, inspector_drain::MaskError> {
-        let mut rules: Vec<inspector_drain::MaskRule> = if self.drain.builtin_masks {
-            inspector_drain::BUILTIN_MASKS
-                .iter()
-                .map(|(pattern, mask)| inspector_drain::MaskRule::new(*pattern, *mask))
-                .collect()
+        let rules: Vec<inspector_drain::MaskRule> = self
+            .drain
+            .masks
+            .iter()
+            .map(|m| inspector_drain::MaskRule::new(m.pattern.clone(), m.mask.clone()))
+            .collect();
+        if self.drain.builtin_masks {
+            inspector_drain::Masker::with_builtin(&rules)
         } else {
-            Vec::new()
-        };
-        rules.extend(
-            self.drain
-                .masks
-                .iter()
-                .map(|m| inspector_drain::MaskRule::new(m.pattern.clone(), m.mask.clone())),
-        );
-        inspector_drain::Masker::new(&rules)
+            inspector_drain::Masker::new(&rules)
+        }
     }
 }
 
