@@ -44,7 +44,7 @@ fn table(datasets: &[inspector_log_eval::Dataset], settings: Settings) -> Table 
 }
 
 /// `inspector logs eval DIR`.
-pub fn eval(dir: &Path, choice: SettingsChoice, json: bool) -> anyhow::Result<()> {
+pub fn eval(dir: &Path, choice: SettingsChoice, json: bool, loo: bool) -> anyhow::Result<()> {
     let datasets = inspector_log_eval::load_all(dir)?;
     let chosen: Vec<Settings> = match choice {
         SettingsChoice::Tuned => vec![Settings::Tuned],
@@ -52,8 +52,15 @@ pub fn eval(dir: &Path, choice: SettingsChoice, json: bool) -> anyhow::Result<()
         SettingsChoice::Both => vec![Settings::Tuned, Settings::Default],
     };
     let tables: Vec<Table> = chosen.into_iter().map(|s| table(&datasets, s)).collect();
+    let held_out = loo.then(|| inspector_log_eval::leave_one_out(&datasets));
     if json {
-        println!("{}", serde_json::to_string_pretty(&tables)?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "tables": tables,
+                "leave_one_out": held_out,
+            }))?
+        );
         return Ok(());
     }
     for table in &tables {
@@ -90,6 +97,24 @@ pub fn eval(dir: &Path, choice: SettingsChoice, json: bool) -> anyhow::Result<()
             table.mean_new_template_precision,
             table.mean_new_template_recall
         );
+    }
+    if let Some(held_out) = held_out {
+        println!(
+            "leave one system out (built-in masks; depth and sim_th chosen on the other systems)"
+        );
+        println!(
+            "{:<11} {:>6} {:>7} {:>7}",
+            "held out", "depth", "sim_th", "GA"
+        );
+        for row in &held_out {
+            println!(
+                "{:<11} {:>6} {:>7.1} {:>7.4}",
+                row.system, row.depth, row.sim_th, row.grouping_accuracy
+            );
+        }
+        let mean = held_out.iter().map(|r| r.grouping_accuracy).sum::<f64>()
+            / held_out.len().max(1) as f64;
+        println!("{:<11} {:>6} {:>7} {:>7.4}", "mean", "", "", mean);
     }
     Ok(())
 }

@@ -111,6 +111,10 @@ enum LogsCommand {
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// Also leave one system out: choose depth and sim_th on the others
+        /// (best mean GA over the default grid), score the held-out one.
+        #[arg(long)]
+        loo: bool,
     },
     /// Learn templates from a file (or stdin: `-` or nothing) and print them
     /// with counts, most frequent first.
@@ -208,7 +212,8 @@ async fn main() -> anyhow::Result<()> {
             dir,
             settings,
             json,
-        }) => logs::eval(&dir, settings, json)?,
+            loo,
+        }) => logs::eval(&dir, settings, json, loo)?,
         Command::Logs(LogsCommand::Mine { input }) => logs::mine(input.as_ref())?,
         Command::Baseline(BaselineCommand::Backtest { nab, out, name }) => {
             baseline::backtest(&nab, &out, &name)?

@@ -20,7 +20,10 @@ rust=$(./target/release/examples/throughput "$work/lines.txt" "$work/rust.tsv" n
 echo "$rust"
 python_out=$("$work/venv/bin/python" crates/log-eval/benches/drain3_reference.py "$work/lines.txt" "$work/drain3.tsv")
 echo "$python_out"
-./target/release/examples/throughput "$work/lines.txt" "$work/builtin.tsv" builtin recommended | sed 's/^rust:/rust (built-in masks, recommended):/'
+masked_rust=$(./target/release/examples/throughput "$work/lines.txt" "$work/builtin.tsv" builtin recommended | sed 's/^rust:/rust (built-in masks, recommended):/')
+echo "$masked_rust"
+masked_python=$("$work/venv/bin/python" crates/log-eval/benches/drain3_reference.py "$work/lines.txt" /dev/null masked)
+echo "$masked_python"
 
 if cmp -s "$work/rust.tsv" "$work/drain3.tsv"; then
   echo "clusters: identical ($(wc -l < "$work/rust.tsv") clusters, same ids, sizes and templates)"
@@ -32,4 +35,8 @@ py_rate=$(head -1 <<<"$python_out" | sed -E 's/.* = ([0-9]+) lines\/s.*/\1/')
 py_front=$(sed -n 2p <<<"$python_out" | sed -E 's/.* = ([0-9]+) lines\/s.*/\1/')
 awk -v r="$rust_rate" -v p="$py_rate" -v f="$py_front" \
   'BEGIN { printf "ratio: %.1fx drain3 Drain core, %.1fx drain3 TemplateMiner\n", r / p, r / f }'
+masked_rust_rate=$(sed -E 's/.* = ([0-9]+) lines\/s.*/\1/' <<<"$masked_rust")
+masked_py_rate=$(sed -E 's/.* = ([0-9]+) lines\/s.*/\1/' <<<"$masked_python")
+awk -v r="$masked_rust_rate" -v p="$masked_py_rate" \
+  'BEGIN { printf "ratio with masks: %.1fx drain3 TemplateMiner with equivalent masks\n", r / p }'
 ./target/release/examples/memory 10000

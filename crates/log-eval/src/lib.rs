@@ -231,6 +231,92 @@ pub fn score(dataset: &Dataset, settings: Settings) -> SystemScore {
     }
 }
 
+/// The grid the default `depth` and `sim_th` are chosen on.
+pub const DEPTH_GRID: [usize; 4] = [3, 4, 5, 6];
+pub const SIM_TH_GRID: [f64; 5] = [0.4, 0.5, 0.6, 0.7, 0.8];
+
+/// One held-out system of a leave-one-system-out run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeldOut {
+    pub system: String,
+    /// Chosen on the other systems (best mean GA there).
+    pub depth: usize,
+    pub sim_th: f64,
+    /// GA of the held-out system at the chosen point.
+    pub grouping_accuracy: f64,
+}
+
+/// GA of every dataset at every grid point (built-in masks), indexed
+/// `[point][dataset]`, with the points.
+fn grid_scores(datasets: &[Dataset]) -> (Vec<(usize, f64)>, Vec<Vec<f64>>) {
+    let masker = Masker::builtin();
+    let masked: Vec<Vec<String>> = datasets
+        .iter()
+        .map(|d| {
+            d.contents
+                .iter()
+                .map(|c| masker.mask(c).into_owned())
+                .collect()
+        })
+        .collect();
+    let points: Vec<(usize, f64)> = DEPTH_GRID
+        .iter()
+        .flat_map(|&depth| SIM_TH_GRID.iter().map(move |&sim_th| (depth, sim_th)))
+        .collect();
+    let scores = points
+        .iter()
+        .map(|&(depth, sim_th)| {
+            datasets
+                .iter()
+                .zip(&masked)
+                .map(|(dataset, lines)| {
+                    let mut drain = Drain::new(DrainConfig {
+                        depth,
+                        sim_th,
+                        ..DrainConfig::recommended()
+                    })
+                    .expect("grid points are valid");
+                    let predicted: Vec<ClusterId> =
+                        lines.iter().map(|l| drain.add(l).cluster.id()).collect();
+                    grouping_accuracy(&dataset.truth, &predicted)
+                })
+                .collect()
+        })
+        .collect();
+    (points, scores)
+}
+
+/// Leave-one-system-out: for each system, the grid point with the best mean
+/// GA on the others, and the held-out system's GA there. What a default
+/// chosen on these systems can be expected to score on one it has not seen.
+pub fn leave_one_out(datasets: &[Dataset]) -> Vec<HeldOut> {
+    let (points, scores) = grid_scores(datasets);
+    (0..datasets.len())
+        .map(|held| {
+            let mean_without = |row: &Vec<f64>| {
+                row.iter()
+                    .enumerate()
+                    .filter(|(i, _)| *i != held)
+                    .map(|(_, ga)| ga)
+                    .sum::<f64>()
+            };
+            // Ties go to the first point (the grid's order).
+            let mut best = 0;
+            for (i, row) in scores.iter().enumerate() {
+                if mean_without(row) > mean_without(&scores[best]) + 1e-12 {
+                    best = i;
+                }
+            }
+            HeldOut {
+                system: datasets[held].system.clone(),
+                depth: points[best].0,
+                sim_th: points[best].1,
+                grouping_accuracy: scores[best][held],
+            }
+        })
+        .collect()
+}
+
 /// Grouping accuracy of `predicted` cluster ids against `truth` event ids.
 pub fn grouping_accuracy(truth: &[String], predicted: &[ClusterId]) -> f64 {
     assert_eq!(truth.len(), predicted.len());

@@ -57,3 +57,27 @@ fn defaults_score_well_without_tuning() {
     let mean = scores.iter().sum::<f64>() / scores.len() as f64;
     assert!(mean >= 0.90, "mean default GA {mean:.4}: {scores:?}");
 }
+
+/// Leave-one-system-out (choose depth and sim_th on seven systems, score
+/// the eighth): every system is held out once, and the held-out mean does
+/// not fall below where it stands (0.88; Linux held out is the weak point:
+/// the other seven prefer sim_th 0.8, where Linux scores 0.30).
+#[test]
+#[ignore = "needs the public corpora: set PROACTIVE_INSPECTOR_CORPORA to a folder with loghub-2k/ and nab/ and run with --include-ignored (see README)"]
+fn leave_one_system_out() {
+    let datasets = load_all(&loghub()).unwrap();
+    let held_out = inspector_log_eval::leave_one_out(&datasets);
+    let systems: Vec<&str> = held_out.iter().map(|r| r.system.as_str()).collect();
+    assert_eq!(
+        systems,
+        datasets
+            .iter()
+            .map(|d| d.system.as_str())
+            .collect::<Vec<_>>()
+    );
+    let mean = held_out.iter().map(|r| r.grouping_accuracy).sum::<f64>() / held_out.len() as f64;
+    assert!(
+        mean >= 0.88,
+        "leave-one-out mean GA {mean:.4}: {held_out:?}"
+    );
+}
