@@ -247,8 +247,8 @@ pub struct HeldOut {
 }
 
 /// GA of every dataset at every grid point (built-in masks), indexed
-/// `[point][dataset]`, with the points.
-fn grid_scores(datasets: &[Dataset]) -> (Vec<(usize, f64)>, Vec<Vec<f64>>) {
+/// `[point][dataset]`, with the points (depth, sim_th).
+pub fn grid_scores(datasets: &[Dataset]) -> (Vec<(usize, f64)>, Vec<Vec<f64>>) {
     let masker = Masker::builtin();
     let masked: Vec<Vec<String>> = datasets
         .iter()
