@@ -378,8 +378,9 @@ impl PrometheusClient {
             chunks: received,
             current: bytes::Bytes::new(),
         };
-        let decoder =
-            tokio::task::spawn_blocking(move || streaming::decode(reader, sink, points as usize));
+        let decoder = tokio::task::spawn_blocking(move || {
+            streaming::decode_range_stream(reader, sink, points as usize)
+        });
         let mut transport = None;
         loop {
             match response.chunk().await {
@@ -538,7 +539,7 @@ impl PrometheusClient {
 }
 
 mod streaming;
-pub use streaming::SeriesSink;
+pub use streaming::{SeriesSink, decode_range_stream};
 
 /// Where sensors read metrics from: Prometheus in production, a bundled
 /// scenario in `inspector demo`. Sensors are generic over it so the demo

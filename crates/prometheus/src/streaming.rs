@@ -55,8 +55,9 @@ struct Envelope {
 }
 
 /// Decodes a range answer from `reader`, giving each series to `sink`;
-/// at most `max_points` samples per series. Blocking.
-pub(crate) fn decode<K: SeriesSink>(
+/// at most `max_points` samples per series. Blocking. Never panics,
+/// whatever the bytes (fuzzed with [`crate::decode_response`]).
+pub fn decode_range_stream<K: SeriesSink>(
     reader: impl io::Read,
     mut sink: K,
     max_points: usize,
@@ -294,7 +295,7 @@ mod tests {
     }
 
     fn decode_str(body: &str, max_points: usize) -> Result<Vec<Series>, PrometheusError> {
-        decode(body.as_bytes(), Collect::default(), max_points).map(|c| c.0)
+        decode_range_stream(body.as_bytes(), Collect::default(), max_points).map(|c| c.0)
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Property-based fuzzing of the Prometheus answer decoder: any status and
+//! Property-based fuzzing of the Prometheus answer decoders (whole and
+//! streamed): any status and
 //! body (arbitrary bytes, or JSON shaped like an API answer with hostile
 //! values) is series or an error, never a panic; every decoded timestamp is
 //! in range.
@@ -6,7 +7,9 @@
 //! `FUZZ_SECONDS=600 cargo test -p inspector-prometheus --test fuzz_decode -- --ignored`
 //! runs the long version.
 
-use inspector_prometheus::{MAX_ABS_TIMESTAMP_SECONDS, decode_response};
+use inspector_prometheus::{
+    MAX_ABS_TIMESTAMP_SECONDS, Series, SeriesSink, decode_range_stream, decode_response,
+};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -61,10 +64,40 @@ fn answer() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+#[derive(Default)]
+struct Collect(Vec<Series>);
+
+impl SeriesSink for Collect {
+    fn accept(&mut self, series: Series) {
+        self.0.push(series);
+    }
+}
+
+/// Most samples per series the streamed decoder is asked to take.
+const MAX_POINTS: usize = 4;
+
 fn check(status: u16, body: &[u8]) {
-    if let Ok(series) = decode_response(status, body) {
+    let whole = decode_response(status, body);
+    if let Ok(series) = &whole {
         for sample in series.iter().flat_map(|s| &s.samples) {
             assert!((sample.t_ms as f64).abs() <= MAX_ABS_TIMESTAMP_SECONDS * 1000.0 + 1.0);
+        }
+    }
+    // The streamed decoder (a 2xx answer's body) never panics either, and
+    // where both decode a matrix within its point limit, they agree.
+    let streamed = decode_range_stream(body, Collect::default(), MAX_POINTS).map(|c| c.0);
+    if let (Ok(whole), Ok(streamed)) = (&whole, &streamed)
+        && whole.iter().all(|s| s.samples.len() <= MAX_POINTS)
+        && body.windows(8).any(|w| w == b"\"matrix\"")
+    {
+        assert_eq!(whole.len(), streamed.len());
+        for (a, b) in whole.iter().zip(streamed) {
+            assert_eq!(a.labels, b.labels);
+            assert_eq!(a.samples.len(), b.samples.len());
+            for (x, y) in a.samples.iter().zip(&b.samples) {
+                assert_eq!(x.t_ms, y.t_ms);
+                assert!(x.value == y.value || (x.value.is_nan() && y.value.is_nan()));
+            }
         }
     }
 }
