@@ -378,9 +378,8 @@ impl PrometheusClient {
             chunks: received,
             current: bytes::Bytes::new(),
         };
-        let decoder = tokio::task::spawn_blocking(move || {
-            streaming::decode_range_stream(reader, sink, points as usize)
-        });
+        let decoder =
+            tokio::task::spawn_blocking(move || decode_range_stream(reader, sink, points as usize));
         let mut transport = None;
         loop {
             match response.chunk().await {
