@@ -22,6 +22,36 @@
 
 use std::borrow::Cow;
 
+/// Byte classes, so one table lookup per byte both finds token ends and
+/// tells a plain word (most tokens) from one worth classifying.
+const SPACE: u8 = 1;
+const DIGIT: u8 = 2;
+/// `=`, `/`, `_`, `:`: what `key=value`, paths, URLs and type prefixes need.
+const SPECIAL: u8 = 4;
+const ALPHA: u8 = 8;
+/// May be part of a `key=value`'s key: letters, digits, `_`, `.`, `-`.
+const KEY: u8 = 16;
+/// `.`, `-`: counted for the shapes.
+const COUNTED: u8 = 32;
+
+const CLASSES: [u8; 256] = {
+    let mut classes = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        classes[b] = match b as u8 {
+            b' ' | b'\t' | b'\n' | 0x0c | b'\r' => SPACE,
+            b'0'..=b'9' => DIGIT | KEY,
+            b'a'..=b'z' | b'A'..=b'Z' => ALPHA | KEY,
+            b'_' => SPECIAL | KEY,
+            b'=' | b'/' | b':' => SPECIAL,
+            b'.' | b'-' => COUNTED | KEY,
+            _ => 0,
+        };
+        b += 1;
+    }
+    classes
+};
+
 /// The line with each token's variable part replaced by its placeholder.
 pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
     let bytes = line.as_bytes();
@@ -30,13 +60,23 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
     let mut copied = 0;
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i].is_ascii_whitespace() {
+        if CLASSES[bytes[i] as usize] & SPACE != 0 {
             i += 1;
             continue;
         }
         let start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() {
+        let mut seen = 0;
+        while i < bytes.len() {
+            let class = CLASSES[bytes[i] as usize];
+            if class & SPACE != 0 {
+                break;
+            }
+            seen |= class;
             i += 1;
+        }
+        // No digit and none of `=/_:`: a word, nothing to classify.
+        if seen & (DIGIT | SPECIAL) == 0 {
+            continue;
         }
         let token = &line[start..i];
         if let Some((lead, placeholder, keep_prefix, trail)) = classify(token) {
@@ -91,59 +131,76 @@ fn classify(token: &str) -> Option<(usize, &'static str, usize, usize)> {
         return None;
     }
     let trail = bytes.len() - end;
-    // `key=value`: an identifier key keeps its name, the value goes.
-    if let Some(eq) = core.iter().position(|&b| b == b'=')
+    // One pass over the core for everything the rules below ask.
+    let mut eq = None; // first '=': `key=value` when the key is an identifier
+    let mut key_chars = true;
+    let mut key_alpha = false;
+    let mut alpha_so_far = true; // every byte so far a letter
+    let mut prefix = None; // a type prefix: letters then the first '_'
+    let mut scheme = false; // letters then "://"
+    let mut slashes = 0usize;
+    let mut digit = false;
+    let (mut dots, mut colons, mut dashes) = (0usize, 0usize, 0usize);
+    for (i, &b) in core.iter().enumerate() {
+        let class = CLASSES[b as usize];
+        if eq.is_none() && b != b'=' {
+            key_chars &= class & KEY != 0;
+            key_alpha |= class & ALPHA != 0;
+        }
+        digit |= class & DIGIT != 0;
+        if class & (SPECIAL | COUNTED) != 0 {
+            match b {
+                b'=' if eq.is_none() => eq = Some(i),
+                b'/' => slashes += 1,
+                b'.' => dots += 1,
+                b'-' => dashes += 1,
+                b'_' if prefix.is_none() && alpha_so_far && i > 0 => prefix = Some(i),
+                b':' => {
+                    colons += 1;
+                    scheme |= alpha_so_far && i > 0 && core[i + 1..].starts_with(b"//");
+                }
+                _ => {}
+            }
+        }
+        alpha_so_far &= class & ALPHA != 0;
+    }
+    if let Some(eq) = eq
         && eq > 0
-        && core[..eq]
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        && core[..eq].iter().any(u8::is_ascii_alphabetic)
+        && key_chars
+        && key_alpha
     {
         return (eq + 1 < core.len()).then_some((lead, "<VAL>", eq + 1, trail));
     }
-    if is_path(core) {
+    if scheme || (core[0] == b'/' && slashes >= 2 && core.len() > 2) {
         return Some((lead, "<PATH>", 0, trail));
     }
-    if !core.iter().any(u8::is_ascii_digit) {
+    if !digit {
         return None;
     }
-    // A type prefix: letters and an underscore before the first digit.
-    if let Some(underscore) = core.iter().position(|&b| b == b'_')
-        && underscore > 0
-        && core[..underscore].iter().all(u8::is_ascii_alphabetic)
-    {
+    if let Some(underscore) = prefix {
         return Some((lead, "<NUM>", underscore + 1, trail));
     }
-    Some((lead, shape(core), 0, trail))
+    Some((lead, shape(core, dots, colons, dashes), 0, trail))
 }
 
-/// `/a/b...` (two segments or more) or `scheme://...`.
-fn is_path(core: &[u8]) -> bool {
-    let slashes = core.iter().filter(|&&b| b == b'/').count();
-    (core[0] == b'/' && slashes >= 2 && core.len() > 2)
-        || core
-            .windows(3)
-            .position(|w| w == b"://")
-            .is_some_and(|at| at > 0 && core[..at].iter().all(u8::is_ascii_alphabetic))
-}
-
-/// The placeholder of a core holding a digit.
-fn shape(core: &[u8]) -> &'static str {
+/// The placeholder of a core holding a digit, with its counts of `.`, `:`
+/// and `-` (so each check below runs only where it can match).
+fn shape(core: &[u8], dots: usize, colons: usize, dashes: usize) -> &'static str {
     let digits_then = |at: usize, n: usize, sep: u8| {
         core.len() > at + n
             && core[at..at + n].iter().all(u8::is_ascii_digit)
             && core[at + n] == sep
     };
-    if digits_then(0, 4, b'-') && digits_then(5, 2, b'-') {
+    if dashes >= 2 && digits_then(0, 4, b'-') && digits_then(5, 2, b'-') {
         return "<TS>";
     }
-    if core.len() >= 7 && core[..core.len().min(3)].contains(&b':') && is_time(core) {
+    if colons >= 2 && core.len() >= 7 && core[..3].contains(&b':') && is_time(core) {
         return "<TIME>";
     }
-    if is_ipv4(core) || is_ipv6(core) {
+    if (dots == 3 && colons <= 1 && is_ipv4(core)) || (colons >= 2 && is_ipv6(core)) {
         return "<IP>";
     }
-    if is_uuid(core) {
+    if dashes == 4 && is_uuid(core) {
         return "<UUID>";
     }
     if core.len() > 2 && core[0] == b'0' && matches!(core[1], b'x' | b'X') {

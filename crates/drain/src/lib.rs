@@ -259,6 +259,25 @@ fn is_python_whitespace(c: char) -> bool {
     }
 }
 
+/// [`is_python_whitespace`]'s split of an ASCII `content` into `tokens`.
+fn split_ascii_python_whitespace<'a>(content: &'a str, tokens: &mut Vec<&'a str>) {
+    let mut start = None;
+    for (i, &b) in content.as_bytes().iter().enumerate() {
+        let space = matches!(b, b' ' | b'\t'..=b'\r' | 0x1c..=0x1f);
+        match (space, start) {
+            (true, Some(from)) => {
+                tokens.push(&content[from..i]);
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
+        }
+    }
+    if let Some(from) = start {
+        tokens.push(&content[from..]);
+    }
+}
+
 /// Empties `tokens` and gives back its allocation with a `'static` element
 /// type, so the next line can reuse it (in-place collect keeps the buffer).
 fn recycle(mut tokens: Vec<&str>) -> Vec<&'static str> {
@@ -365,11 +384,16 @@ impl Drain {
             scratch.as_str()
         };
         let mut tokens: Vec<&str> = std::mem::take(&mut self.token_buffer);
-        tokens.extend(
-            content
-                .split(is_python_whitespace)
-                .filter(|t| !t.is_empty()),
-        );
+        if content.is_ascii() {
+            // The same split, a byte at a time (no char decoding).
+            split_ascii_python_whitespace(content, &mut tokens);
+        } else {
+            tokens.extend(
+                content
+                    .split(is_python_whitespace)
+                    .filter(|t| !t.is_empty()),
+            );
+        }
         let (id, change) = self.add_tokens(&tokens);
         self.token_buffer = recycle(tokens);
         self.scratch = scratch;

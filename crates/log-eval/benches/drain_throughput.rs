@@ -79,6 +79,28 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+    // Masking alone, the same lines.
+    let mut group = c.benchmark_group("masks");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.sample_size(10);
+    for (name, masker) in [
+        ("builtin_classifier", Masker::builtin()),
+        (
+            "regex_chain",
+            Masker::new(&regex).expect("reference masks compile"),
+        ),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut total = 0;
+                for line in &lines {
+                    total += black_box(masker.mask(line)).len();
+                }
+                total
+            })
+        });
+    }
+    group.finish();
 }
 
 criterion_group!(benches, bench);
