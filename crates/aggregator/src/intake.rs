@@ -161,8 +161,8 @@ impl Intake {
     async fn take(&mut self, batch: Vec<Delivery>, publisher: &mpsc::Sender<ToPublisher>) {
         let now = Utc::now();
         let mut kept = Vec::with_capacity(batch.len());
+        let taken = batch.len();
         for delivery in batch {
-            self.shared.count_processed();
             if let Incoming::Malformed { reason } = &delivery.incoming {
                 tracing::warn!(subject = %delivery.subject, bytes = delivery.bytes, %reason, "skipping malformed message");
                 self.shared.core().malformed();
@@ -229,6 +229,8 @@ impl Intake {
                 }
             }
         }
+        // Counted once applied: a reader that saw the count sees the state.
+        self.shared.count_processed(taken);
         self.publish_transitions(publisher, transitions).await;
         for delivery in kept {
             if let Some(sequence) = delivery.sequence {

@@ -16,7 +16,7 @@ use crate::core::Aggregator;
 pub struct Shared {
     core: Mutex<Aggregator>,
     latest: RwLock<Option<InspectionReport>>,
-    /// Messages taken from the intake so far (any outcome).
+    /// Messages handled so far (applied to the core, or rejected).
     processed: AtomicU64,
     /// Why Redis refuses this aggregator (credentials), if it does.
     redis_refused: Mutex<Option<String>>,
@@ -72,13 +72,14 @@ impl Shared {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Messages taken from the intake so far, valid or not.
+    /// Messages handled so far, valid or not: once counted, their effect
+    /// is in the core.
     pub fn processed(&self) -> u64 {
         self.processed.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn count_processed(&self) {
-        self.processed.fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn count_processed(&self, messages: usize) {
+        self.processed.fetch_add(messages as u64, Ordering::Relaxed);
     }
 
     /// The latest assembled report, if any.
