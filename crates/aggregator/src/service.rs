@@ -127,7 +127,6 @@ pub async fn start(
         .map(|redis| Store::new(redis, &config.redis.key_prefix, config.redis.timeout));
     let mut core = Aggregator::new(config.clone(), instance.clone(), Utc::now());
     let mut latest = None;
-    let mut through = None;
     if let Some(store) = &store {
         match store.load_alerts().await {
             Ok(alerts) => {
@@ -149,7 +148,7 @@ pub async fn start(
     }
     let replay = match &store {
         Some(store) if bus.nats_client().is_some() => {
-            replay_unreported(&bus, &consumer, store, &mut through).await
+            replay_unreported(&bus, &consumer, store).await
         }
         _ => None,
     };
@@ -193,7 +192,9 @@ pub async fn start(
         metrics,
         report_requests: receiver,
         report_interval: config.report_interval,
-        through,
+        // Only what this run applies moves the stored sequence (a stream
+        // recreated since starts again from 1).
+        through: None,
     };
     let responders = bus.nats_client().map(|client| {
         spawn_query_responders(
@@ -217,8 +218,8 @@ pub async fn start(
 }
 
 /// The window a previous run acknowledged but did not report: the stream
-/// after the sequence the stored latest report covers (`through`, set here
-/// from the store) to the last message the durable consumer delivered. On a
+/// after the sequence the stored latest report covers (`through`) to the
+/// last message the durable consumer delivered. On a
 /// first start the consumer's position is recorded as covered, so a crash
 /// before the first report is replayed too. `None` when there is nothing to
 /// replay or it cannot be known (Redis or NATS not answering).
@@ -226,7 +227,6 @@ async fn replay_unreported(
     bus: &Bus,
     consumer: &str,
     store: &Store,
-    through: &mut Option<u64>,
 ) -> Option<inspector_bus::Inbox> {
     let delivered = match bus.consumer_state(consumer).await {
         Ok(state) => state.delivered_sequence,
@@ -248,7 +248,6 @@ async fn replay_unreported(
             return None;
         }
     };
-    *through = Some(recorded);
     if delivered <= recorded {
         return None;
     }
