@@ -606,10 +606,7 @@ impl Bus {
                     what: what.to_string(),
                     source: e,
                 };
-                let stream = jetstream
-                    .get_stream(stream)
-                    .await
-                    .map_err(|e| setup("get stream", Box::new(e)))?;
+                let stream = get_stream(jetstream, stream).await?;
                 let consumer: jetstream::consumer::PullConsumer = stream
                     .get_or_create_consumer(
                         durable,
@@ -666,10 +663,7 @@ impl Bus {
             what: what.to_string(),
             source: e,
         };
-        let stream = jetstream
-            .get_stream(stream)
-            .await
-            .map_err(|e| setup("get stream", Box::new(e)))?;
+        let stream = get_stream(jetstream, stream).await?;
         let source = if through <= after {
             InboxSource::Done
         } else {
@@ -750,6 +744,20 @@ impl Incoming {
             malformed(format!("unexpected subject {subject}"))
         }
     }
+}
+
+/// The durable stream's handle.
+async fn get_stream(
+    jetstream: &jetstream::Context,
+    name: &str,
+) -> Result<jetstream::stream::Stream, BusError> {
+    jetstream
+        .get_stream(name)
+        .await
+        .map_err(|e| BusError::Setup {
+            what: "get stream".to_string(),
+            source: Box::new(e),
+        })
 }
 
 /// Messages per pull request, and the most the aggregator handles in one

@@ -215,6 +215,27 @@ fn sample_at(t: f64, value: f64) -> Result<Sample, PrometheusError> {
 /// many times over.
 pub const MAX_ABS_TIMESTAMP_SECONDS: f64 = 1e11;
 
+/// A range query's step in milliseconds, if the step is positive and the
+/// range not reversed.
+fn range_step_ms(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    step: Duration,
+) -> Result<i64, PrometheusError> {
+    let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    if step_ms <= 0 {
+        return Err(PrometheusError::Config(
+            "range query step must be positive".into(),
+        ));
+    }
+    if end < start {
+        return Err(PrometheusError::Config(format!(
+            "range query end {end} is before start {start}"
+        )));
+    }
+    Ok(step_ms)
+}
+
 fn format_time(time: DateTime<Utc>) -> String {
     format!("{:.3}", time.timestamp_millis() as f64 / 1000.0)
 }
@@ -283,29 +304,13 @@ impl PrometheusClient {
         end: DateTime<Utc>,
         step: Duration,
     ) -> Result<Vec<Series>, PrometheusError> {
-        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-        if step_ms <= 0 {
-            return Err(PrometheusError::Config(
-                "range query step must be positive".into(),
-            ));
-        }
-        if end < start {
-            return Err(PrometheusError::Config(format!(
-                "range query end {end} is before start {start}"
-            )));
-        }
+        let step_ms = range_step_ms(start, end, step)?;
         let chunk_ms = step_ms * (i64::from(self.config.max_points_per_request) - 1);
         let mut merged: BTreeMap<BTreeMap<String, String>, Vec<Sample>> = BTreeMap::new();
         let mut chunk_start = start;
         loop {
             let chunk_end = (chunk_start + chrono::Duration::milliseconds(chunk_ms)).min(end);
-            let params = [
-                ("query", query.to_string()),
-                ("start", format_time(chunk_start)),
-                ("end", format_time(chunk_end)),
-                ("step", format!("{}", step_ms as f64 / 1000.0)),
-                ("timeout", format!("{}ms", self.config.timeout.as_millis())),
-            ];
+            let params = self.range_params(query, chunk_start, chunk_end, step_ms);
             for series in self.get("query_range", &params).await? {
                 merged
                     .entry(series.labels)
@@ -341,12 +346,7 @@ impl PrometheusClient {
         step: Duration,
         sink: K,
     ) -> Result<K, PrometheusError> {
-        let step_ms = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
-        if step_ms <= 0 || end < start {
-            return Err(PrometheusError::Config(format!(
-                "range query needs a positive step and start <= end, got step {step:?}, {start}..{end}"
-            )));
-        }
+        let step_ms = range_step_ms(start, end, step)?;
         let points = ((end - start).num_milliseconds() / step_ms + 1) as u64;
         let max_points = u64::from(self.config.max_points_per_request);
         if points > max_points {
@@ -354,13 +354,7 @@ impl PrometheusClient {
                 "a streamed range query asks {points} points per series, over prometheus.max_points_per_request ({max_points})"
             )));
         }
-        let params = [
-            ("query", query.to_string()),
-            ("start", format_time(start)),
-            ("end", format_time(end)),
-            ("step", format!("{}", step_ms as f64 / 1000.0)),
-            ("timeout", format!("{}ms", self.config.timeout.as_millis())),
-        ];
+        let params = self.range_params(query, start, end, step_ms);
         let mut response = self.send("query_range", &params).await?;
         if !response.status().is_success() {
             let status = response.status().as_u16();
@@ -407,6 +401,23 @@ impl PrometheusClient {
             (Some(error), _) => Err(error),
             (None, decoded) => decoded,
         }
+    }
+
+    /// The form of one `query_range` request.
+    fn range_params(
+        &self,
+        query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        step_ms: i64,
+    ) -> [(&'static str, String); 5] {
+        [
+            ("query", query.to_string()),
+            ("start", format_time(start)),
+            ("end", format_time(end)),
+            ("step", format!("{}", step_ms as f64 / 1000.0)),
+            ("timeout", format!("{}ms", self.config.timeout.as_millis())),
+        ]
     }
 
     async fn send(
