@@ -15,6 +15,7 @@
 //! Pure: no I/O, no clock.
 
 mod classify;
+mod index;
 mod masking;
 mod snapshot;
 mod tree;
@@ -232,7 +233,7 @@ pub struct Added<'a> {
 }
 
 /// The engine.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Drain {
     config: DrainConfig,
     max_node_depth: usize,
@@ -247,6 +248,13 @@ pub struct Drain {
     scratch: String,
     /// Reused token vector (its allocation, emptied between lines).
     token_buffer: Vec<&'static str>,
+    /// Constant tokens of the live clusters by leaf, so a crowded leaf is
+    /// not scanned (derived from the tree, so never stored).
+    index: index::LeafIndex,
+    /// Reused candidate buffer for the index.
+    candidates: Vec<ClusterId>,
+    /// Leaves with more clusters than this use the index.
+    scan_max: usize,
 }
 
 /// Python's `str.split()` separators: Unicode whitespace plus the ASCII
@@ -335,6 +343,9 @@ impl Drain {
             .map(|_| lru::LruCache::unbounded());
         Ok(Drain {
             max_node_depth: config.depth - 2,
+            index: index::LeafIndex::default(),
+            candidates: Vec::new(),
+            scan_max: index::SCAN_MAX,
             config,
             tree: Tree::default(),
             clusters: FxHashMap::default(),
@@ -348,6 +359,13 @@ impl Drain {
 
     pub fn config(&self) -> &DrainConfig {
         &self.config
+    }
+
+    /// Turns the leaf index off (every leaf scanned, as drain3 does) or on
+    /// (the default). Both give the same answers; this is for benchmarks and
+    /// equivalence tests.
+    pub fn set_leaf_index(&mut self, enabled: bool) {
+        self.scan_max = if enabled { index::SCAN_MAX } else { usize::MAX };
     }
 
     /// Live clusters.
@@ -407,6 +425,13 @@ impl Drain {
         if let Some(id) = self.best_live_match(tokens)
             && let Some(cluster) = self.clusters.get_mut(&id)
         {
+            for (position, (template, token)) in cluster.tokens.iter().zip(tokens).enumerate() {
+                if let Some(text) = template
+                    && **text != **token
+                {
+                    self.index.remove_posting(id, position, text);
+                }
+            }
             let changed = cluster.merge(tokens);
             cluster.size += 1;
             if let Some(recency) = &mut self.recency {
@@ -436,7 +461,7 @@ impl Drain {
     }
 
     /// drain3's `tree_search` + `fast_match` over live clusters.
-    fn best_live_match(&self, tokens: &[&str]) -> Option<ClusterId> {
+    fn best_live_match(&mut self, tokens: &[&str]) -> Option<ClusterId> {
         let leaf = self.tree.leaf_for(tokens, self.max_node_depth)?;
         if tokens.is_empty() {
             // A leaf may still list clusters evicted since it was built
@@ -447,11 +472,25 @@ impl Drain {
                 .copied()
                 .find(|id| self.clusters.contains_key(id));
         }
+        let in_leaf = &self.tree.nodes[leaf as usize].cluster_ids;
+        if in_leaf.len() > self.scan_max {
+            let mut candidates = std::mem::take(&mut self.candidates);
+            if self
+                .index
+                .candidates(leaf, tokens, self.config.sim_th, &mut candidates)
+            {
+                let best = best_of(
+                    candidates.iter().filter_map(|id| self.clusters.get(id)),
+                    tokens,
+                    self.config.sim_th,
+                );
+                self.candidates = candidates;
+                return best;
+            }
+            self.candidates = candidates;
+        }
         best_of(
-            self.tree.nodes[leaf as usize]
-                .cluster_ids
-                .iter()
-                .filter_map(|id| self.clusters.get(id)),
+            in_leaf.iter().filter_map(|id| self.clusters.get(id)),
             tokens,
             self.config.sim_th,
         )
@@ -481,19 +520,38 @@ impl Drain {
         best_of(candidates.iter(), tokens, self.config.sim_th)
     }
 
+    /// Rebuilds the leaf index from the tree (after a restore): each leaf's
+    /// live clusters in its order. Snapshots of earlier versions may list
+    /// evicted ids in a leaf, or a revived cluster in its old leaf too:
+    /// those are dropped (a cluster stays in the first leaf found).
+    fn rebuild_index(&mut self) {
+        let mut index = index::LeafIndex::default();
+        let mut placed = rustc_hash::FxHashSet::default();
+        let clusters = &self.clusters;
+        for (leaf, node) in self.tree.nodes.iter_mut().enumerate() {
+            node.cluster_ids.retain(|id| match clusters.get(id) {
+                Some(cluster) if placed.insert(*id) => {
+                    index.insert(cluster, leaf as tree::NodeId);
+                    true
+                }
+                _ => false,
+            });
+        }
+        self.index = index;
+    }
+
     fn insert_live(&mut self, cluster: Cluster) {
         let id = cluster.id;
         let routed: Vec<Option<&str>> = cluster.tokens.iter().map(|t| t.as_deref()).collect();
-        let clusters = &self.clusters;
-        self.tree.insert(
+        let leaf = self.tree.insert(
             &routed,
             id,
             self.max_node_depth,
             self.config.max_children,
             self.config.parametrize_numeric_tokens,
-            |existing| clusters.contains_key(&existing),
         );
         drop(routed);
+        self.index.insert(&cluster, leaf);
         self.clusters.insert(id, cluster);
         if let Some(recency) = &mut self.recency {
             recency.put(id, ());
@@ -503,6 +561,10 @@ impl Drain {
                     break;
                 };
                 if let Some(cluster) = self.clusters.remove(&evicted) {
+                    if let Some(leaf) = self.index.leaf_of(evicted) {
+                        self.tree.forget(leaf, evicted);
+                    }
+                    self.index.remove(&cluster);
                     self.graveyard
                         .bury(cluster, &self.config, self.max_node_depth);
                 }

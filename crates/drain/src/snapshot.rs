@@ -133,6 +133,7 @@ impl Drain {
         }
         drain.graveyard = state.graveyard;
         drain.next_id = state.next_id;
+        drain.rebuild_index();
         Ok(drain)
     }
 }

@@ -301,3 +301,54 @@ fn version_1_snapshots_restore() {
     assert_eq!(revived.cluster.id(), 1);
     assert_eq!(d.add("zeta something entirely new here").cluster.id(), 6);
 }
+
+/// Lines from a small vocabulary, so leaves hold many clusters, templates
+/// generalise, and (capped) clusters are evicted and revived.
+fn crowded_line() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    proptest::collection::vec(
+        prop_oneof![Just("a"), Just("b"), Just("c"), Just("d"), Just("e"), Just("<*>"), Just("7")],
+        0..9,
+    )
+    .prop_map(|tokens| tokens.join(" "))
+}
+
+/// What the engine did with each line, and the templates it ends with.
+fn trace(config: &DrainConfig, scan_max: usize, lines: &[String]) -> (Vec<(ClusterId, Change)>, Vec<String>) {
+    let mut d = drain(config.clone());
+    d.scan_max = scan_max;
+    let steps = lines
+        .iter()
+        .map(|line| {
+            let added = d.add(line);
+            (added.cluster.id(), added.change)
+        })
+        .collect();
+    let mut templates: Vec<String> = d.clusters().map(|c| format!("{} {}", c.id(), c.template())).collect();
+    templates.sort();
+    (steps, templates)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(256))]
+    /// The leaf index gives exactly the scan's answers (same clusters, same
+    /// ties), drain3's settings and the recommended ones, capped or not.
+    #[test]
+    fn the_leaf_index_answers_as_the_scan(
+        lines in proptest::collection::vec(crowded_line(), 0..300),
+        sim_th in proptest::sample::select(vec![0.0, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0]),
+        depth in 3usize..6,
+        capped in proptest::bool::ANY,
+    ) {
+        let config = DrainConfig {
+            depth,
+            sim_th,
+            max_clusters: capped.then_some(12),
+            max_graveyard: 20,
+            ..DrainConfig::default()
+        };
+        let scanned = trace(&config, usize::MAX, &lines);
+        let indexed = trace(&config, 0, &lines);
+        proptest::prop_assert_eq!(scanned, indexed);
+    }
+}

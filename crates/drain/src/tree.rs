@@ -58,7 +58,10 @@ impl Tree {
 
     /// drain3's `add_seq_to_prefix_tree`: routes `tokens` (a new cluster's
     /// template) to a leaf, creating nodes on the way, and appends `id` there.
-    /// `keep` filters stale ids out of the leaf first, as drain3 does.
+    /// drain3 also filters evicted ids out of the leaf here, a pass over the
+    /// whole leaf per new cluster; this engine takes an evicted id out of
+    /// its leaf when it is evicted ([`Tree::forget`]), so leaves hold live
+    /// ids only.
     pub(crate) fn insert(
         &mut self,
         tokens: &[Option<&str>],
@@ -66,7 +69,6 @@ impl Tree {
         max_node_depth: usize,
         max_children: usize,
         parametrize_numeric_tokens: bool,
-        keep: impl Fn(ClusterId) -> bool,
     ) -> NodeId {
         let token_count = tokens.len();
         let mut node = match self.by_length.get(&token_count) {
@@ -83,9 +85,7 @@ impl Tree {
         }
         for (depth, token) in (1usize..).zip(tokens) {
             if depth >= max_node_depth || depth >= token_count {
-                let leaf = &mut self.nodes[node as usize];
-                leaf.cluster_ids.retain(|existing| keep(*existing));
-                leaf.cluster_ids.push(id);
+                self.nodes[node as usize].cluster_ids.push(id);
                 return node;
             }
             let token = token.unwrap_or(WILDCARD);
@@ -95,6 +95,15 @@ impl Tree {
             };
         }
         node
+    }
+
+    /// Takes `id` out of `leaf`, keeping the order of the others.
+    pub(crate) fn forget(&mut self, leaf: NodeId, id: ClusterId) {
+        if let Some(node) = self.nodes.get_mut(leaf as usize)
+            && let Some(at) = node.cluster_ids.iter().position(|existing| *existing == id)
+        {
+            node.cluster_ids.remove(at);
+        }
     }
 
     /// The child of `node` a token with no exact child goes to, created if

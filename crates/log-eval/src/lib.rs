@@ -9,6 +9,8 @@
 //! in order; a ground-truth new line is the first occurrence of its EventId,
 //! a predicted one is a line that created a cluster.
 
+pub mod growing;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
