@@ -7,8 +7,11 @@
 //! trailing sentence punctuation, are kept as they are; the core between
 //! them is classified:
 //!
-//! - `key=value` with an identifier key: the value becomes `<*>`-like
-//!   `<VAL>` (empty values stay empty);
+//! - `key=value` with an identifier key: the key is kept and the value is
+//!   judged as a token (so `uid=<NUM>`, but `user=root` and `state=up`
+//!   stay: a word names an event there as it does elsewhere);
+//! - a month or weekday name (`Jun`, `FRI`, `Sunday`): `<DATE>`, the words
+//!   of a written date;
 //! - a path or URL (`/a/b`, `scheme://...`): `<PATH>`;
 //! - anything holding a digit is a variable: `<TS>` (a date), `<TIME>`
 //!   (`hh:mm:ss`), `<IP>` (IPv4 with optional port, or IPv6), `<UUID>`,
@@ -74,12 +77,15 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
             seen |= class;
             i += 1;
         }
-        // No digit and none of `=/_:`: a word, nothing to classify.
-        if seen & (DIGIT | SPECIAL) == 0 {
-            continue;
-        }
         let token = &line[start..i];
-        if let Some((lead, placeholder, keep_prefix, trail)) = classify(token) {
+        // No digit and none of `=/_:`: a word, nothing to classify but a
+        // calendar name.
+        let classified = if seen & (DIGIT | SPECIAL) == 0 {
+            calendar(token)
+        } else {
+            classify(token)
+        };
+        if let Some((lead, placeholder, keep_prefix, trail)) = classified {
             let out = out.get_or_insert_with(|| String::with_capacity(line.len()));
             out.push_str(&line[copied..start]);
             out.push_str(&token[..lead + keep_prefix]);
@@ -95,6 +101,81 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
             Cow::Owned(out)
         }
     }
+}
+
+/// Month and weekday names, abbreviated or not, capitalised or upper case:
+/// the words of a written date (`Fri Jun 17 07:07:00 2005`), as variable as
+/// its numbers.
+const CALENDAR: [&str; 38] = [
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Sept",
+    "Oct",
+    "Nov",
+    "Dec",
+    "January",
+    "February",
+    "March",
+    "April",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+    "Mon",
+    "Tue",
+    "Wed",
+    "Thu",
+    "Fri",
+    "Sat",
+    "Sun",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+    "Sunday",
+];
+
+/// A word that is a month or weekday name becomes `<DATE>`.
+fn calendar(token: &str) -> Option<(usize, &'static str, usize, usize)> {
+    let bytes = token.as_bytes();
+    // Cheap rejections first: most words are not 3-9 letters starting with
+    // a capital.
+    if bytes.len() < 3 || bytes.len() > 12 || !bytes.iter().any(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut lead = 0;
+    while lead < bytes.len() && is_opening(bytes[lead]) {
+        lead += 1;
+    }
+    let mut end = bytes.len();
+    while end > lead && is_closing(bytes[end - 1]) {
+        end -= 1;
+    }
+    let core = &bytes[lead..end];
+    if !(3..=9).contains(&core.len()) || !core[0].is_ascii_uppercase() {
+        return None;
+    }
+    let upper = core[1..].iter().all(u8::is_ascii_uppercase);
+    let capitalised = core[1..].iter().all(u8::is_ascii_lowercase);
+    if !(upper || capitalised) {
+        return None;
+    }
+    CALENDAR
+        .iter()
+        .any(|name| name.as_bytes().eq_ignore_ascii_case(core))
+        .then_some((lead, "<DATE>", 0, bytes.len() - end))
 }
 
 /// Opening brackets and quotes kept in front of a token's core.
@@ -114,6 +195,16 @@ fn is_closing(b: u8) -> bool {
 /// of the core kept before it (a key or type prefix), bytes kept after
 /// (`trail`). `None`: the token stays as it is.
 fn classify(token: &str) -> Option<(usize, &'static str, usize, usize)> {
+    classify_core(token, true)
+}
+
+/// [`classify`] for the value of a `key=value`, where no further key is
+/// looked for (so nesting costs no recursion).
+fn classify_value(value: &str) -> Option<(usize, &'static str, usize, usize)> {
+    classify_core(value, false)
+}
+
+fn classify_core(token: &str, keyed: bool) -> Option<(usize, &'static str, usize, usize)> {
     let bytes = token.as_bytes();
     if token == "<*>" {
         return None;
@@ -164,12 +255,19 @@ fn classify(token: &str) -> Option<(usize, &'static str, usize, usize)> {
         }
         alpha_so_far &= class & ALPHA != 0;
     }
-    if let Some(eq) = eq
+    if keyed
+        && let Some(eq) = eq
         && eq > 0
         && key_chars
         && key_alpha
     {
-        return (eq + 1 < core.len()).then_some((lead, "<VAL>", eq + 1, trail));
+        // The value is judged as a token of its own (without a further
+        // `key=`): a value holding a digit is a variable, a word is kept
+        // (`state=up`, `user=root` name an event, as a word elsewhere does).
+        let value = &token[lead + eq + 1..token.len() - trail];
+        return classify_value(value).map(|(at, placeholder, keep, after)| {
+            (lead, placeholder, eq + 1 + at + keep, trail + after)
+        });
     }
     if scheme || (core[0] == b'/' && slashes >= 2 && core.len() > 2) {
         return Some((lead, "<PATH>", 0, trail));
@@ -292,8 +390,13 @@ mod tests {
             ("commit a1b2c3d4e5 pushed", "commit <NUM> pushed"),
             ("(TID 5). done", "(TID <NUM>). done"),
             (
-                "user=root uid=0 logname= tty=ssh",
-                "user=<VAL> uid=<VAL> logname= tty=<VAL>",
+                "user=root uid=0 logname= tty=ssh host=10.0.0.1:80",
+                "user=root uid=<NUM> logname= tty=ssh host=<IP>",
+            ),
+            ("(uid=0) x=/a/b (k=a=1)", "(uid=<NUM>) x=<PATH> (k=<NUM>)"),
+            (
+                "at Fri Jun 17 07:07:00 2005 [MAY] may Sunday, Junk",
+                "at <DATE> <DATE> <NUM> <TIME> <NUM> [<DATE>] may <DATE>, Junk",
             ),
             ("a  b\tc", "a  b\tc"),
             ("<*> stays", "<*> stays"),

@@ -77,7 +77,7 @@ impl DrainConfig {
     pub fn recommended() -> Self {
         DrainConfig {
             depth: 5,
-            sim_th: 0.7,
+            sim_th: 0.8,
             ..DrainConfig::default()
         }
     }

@@ -307,14 +307,26 @@ fn version_1_snapshots_restore() {
 fn crowded_line() -> impl proptest::strategy::Strategy<Value = String> {
     use proptest::prelude::*;
     proptest::collection::vec(
-        prop_oneof![Just("a"), Just("b"), Just("c"), Just("d"), Just("e"), Just("<*>"), Just("7")],
+        prop_oneof![
+            Just("a"),
+            Just("b"),
+            Just("c"),
+            Just("d"),
+            Just("e"),
+            Just("<*>"),
+            Just("7")
+        ],
         0..9,
     )
     .prop_map(|tokens| tokens.join(" "))
 }
 
 /// What the engine did with each line, and the templates it ends with.
-fn trace(config: &DrainConfig, scan_max: usize, lines: &[String]) -> (Vec<(ClusterId, Change)>, Vec<String>) {
+fn trace(
+    config: &DrainConfig,
+    scan_max: usize,
+    lines: &[String],
+) -> (Vec<(ClusterId, Change)>, Vec<String>) {
     let mut d = drain(config.clone());
     d.scan_max = scan_max;
     let steps = lines
@@ -324,7 +336,10 @@ fn trace(config: &DrainConfig, scan_max: usize, lines: &[String]) -> (Vec<(Clust
             (added.cluster.id(), added.change)
         })
         .collect();
-    let mut templates: Vec<String> = d.clusters().map(|c| format!("{} {}", c.id(), c.template())).collect();
+    let mut templates: Vec<String> = d
+        .clusters()
+        .map(|c| format!("{} {}", c.id(), c.template()))
+        .collect();
     templates.sort();
     (steps, templates)
 }

@@ -1,7 +1,7 @@
 //! Where a system's grouping goes wrong with the default settings: each
 //! true template split over several clusters or sharing one with another,
 //! with a masked example line of each cluster.
-//! `cargo run -p inspector-log-eval --example errors -- ../shared/data/loghub-2k Linux`
+//! `cargo run -p inspector-log-eval --example errors -- ../shared/data/loghub-2k Linux [sim_th]`
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .find(|d| d.system == system)
         .ok_or("no such system")?;
     let (mut drain, masker) = engine_for(dataset, Settings::Default);
+    // Optional: another sim_th, to see what a grid point splits or merges.
+    if let Some(sim_th) = args.next() {
+        drain = inspector_drain::Drain::new(inspector_drain::DrainConfig {
+            sim_th: sim_th.parse()?,
+            ..drain.config().clone()
+        })?;
+    }
     let mut by_truth: BTreeMap<&str, BTreeMap<u64, (usize, String)>> = BTreeMap::new();
     let mut by_cluster: BTreeMap<u64, BTreeMap<&str, usize>> = BTreeMap::new();
     for (content, truth) in dataset.contents.iter().zip(&dataset.truth) {

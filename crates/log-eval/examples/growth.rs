@@ -35,11 +35,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "rust: {templates} templates: {WINDOW} lines in {elapsed:.4} s = {:.0} lines/s",
             WINDOW as f64 / elapsed
         );
-        let mut file = std::io::BufWriter::new(std::fs::File::create(out.join(format!("templates-{templates}.txt")))?);
+        let mut file = std::io::BufWriter::new(std::fs::File::create(
+            out.join(format!("templates-{templates}.txt")),
+        )?);
         for t in 0..templates {
             writeln!(file, "{}", growing::template_text(t))?;
         }
-        let mut file = std::io::BufWriter::new(std::fs::File::create(out.join(format!("window-{templates}.txt")))?);
+        let mut file = std::io::BufWriter::new(std::fs::File::create(
+            out.join(format!("window-{templates}.txt")),
+        )?);
         for line in &lines {
             writeln!(file, "{line}")?;
         }

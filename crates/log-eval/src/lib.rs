@@ -235,7 +235,7 @@ pub fn score(dataset: &Dataset, settings: Settings) -> SystemScore {
 
 /// The grid the default `depth` and `sim_th` are chosen on.
 pub const DEPTH_GRID: [usize; 4] = [3, 4, 5, 6];
-pub const SIM_TH_GRID: [f64; 5] = [0.4, 0.5, 0.6, 0.7, 0.8];
+pub const SIM_TH_GRID: [f64; 6] = [0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 
 /// One held-out system of a leave-one-system-out run.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -44,24 +44,37 @@ fn tuned_settings_reproduce_drain3() {
     }
 }
 
-/// The engine's defaults (built-in masks, no per-system tuning) reach a
-/// mean GA of at least 0.90 across the eight systems.
+/// The engine's defaults (built-in masks, no per-system tuning): mean GA at
+/// least 0.95 over the eight systems, none below 0.90, and new-template
+/// precision and recall (what becomes a finding) at least 0.95 each.
 #[test]
 #[ignore = "needs the public corpora: set PROACTIVE_INSPECTOR_CORPORA to a folder with loghub-2k/ and nab/ and run with --include-ignored (see README)"]
 fn defaults_score_well_without_tuning() {
     let datasets = load_all(&loghub()).unwrap();
-    let scores: Vec<f64> = datasets
+    let scores: Vec<_> = datasets
         .iter()
-        .map(|d| score(d, Settings::Default).grouping_accuracy)
+        .map(|d| score(d, Settings::Default))
         .collect();
-    let mean = scores.iter().sum::<f64>() / scores.len() as f64;
-    assert!(mean >= 0.90, "mean default GA {mean:.4}: {scores:?}");
+    let mean = |f: fn(&inspector_log_eval::SystemScore) -> f64| {
+        scores.iter().map(f).sum::<f64>() / scores.len() as f64
+    };
+    let ga = mean(|s| s.grouping_accuracy);
+    assert!(ga >= 0.95, "mean default GA {ga:.4}: {scores:?}");
+    for s in &scores {
+        assert!(s.grouping_accuracy >= 0.90, "{s:?}");
+    }
+    let precision = mean(|s| s.new_template_precision);
+    let recall = mean(|s| s.new_template_recall);
+    assert!(
+        precision >= 0.95 && recall >= 0.95,
+        "new-template P {precision:.4} R {recall:.4}"
+    );
 }
 
 /// Leave-one-system-out (choose depth and sim_th on seven systems, score
-/// the eighth): every system is held out once, and the held-out mean does
-/// not fall below where it stands (0.88; Linux held out is the weak point:
-/// the other seven prefer sim_th 0.8, where Linux scores 0.30).
+/// the eighth): every system is held out once, and the held-out mean is at
+/// least 0.93 (0.884 before month and weekday names were dates and a
+/// `key=value`'s word value a constant, when Linux held out scored 0.30).
 #[test]
 #[ignore = "needs the public corpora: set PROACTIVE_INSPECTOR_CORPORA to a folder with loghub-2k/ and nab/ and run with --include-ignored (see README)"]
 fn leave_one_system_out() {
@@ -77,7 +90,7 @@ fn leave_one_system_out() {
     );
     let mean = held_out.iter().map(|r| r.grouping_accuracy).sum::<f64>() / held_out.len() as f64;
     assert!(
-        mean >= 0.88,
+        mean >= 0.93,
         "leave-one-out mean GA {mean:.4}: {held_out:?}"
     );
 }
