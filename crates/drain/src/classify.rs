@@ -82,6 +82,11 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
         // calendar name.
         let classified = if seen & (DIGIT | SPECIAL) == 0 {
             calendar(token)
+        } else if seen & (SPECIAL | COUNTED) == 0 {
+            // Digits among letters and brackets only (most numbers and
+            // ids): no shape but `<HEX>` or `<NUM>` is possible, so the
+            // full pass is skipped.
+            number(token)
         } else {
             classify(token)
         };
@@ -155,14 +160,7 @@ fn calendar(token: &str) -> Option<(usize, &'static str, usize, usize)> {
     if bytes.len() < 3 || bytes.len() > 12 || !bytes.iter().any(u8::is_ascii_uppercase) {
         return None;
     }
-    let mut lead = 0;
-    while lead < bytes.len() && is_opening(bytes[lead]) {
-        lead += 1;
-    }
-    let mut end = bytes.len();
-    while end > lead && is_closing(bytes[end - 1]) {
-        end -= 1;
-    }
+    let (lead, end) = core_bounds(bytes);
     let core = &bytes[lead..end];
     if !(3..=9).contains(&core.len()) || !core[0].is_ascii_uppercase() {
         return None;
@@ -176,6 +174,36 @@ fn calendar(token: &str) -> Option<(usize, &'static str, usize, usize)> {
         .iter()
         .any(|name| name.as_bytes().eq_ignore_ascii_case(core))
         .then_some((lead, "<DATE>", 0, bytes.len() - end))
+}
+
+/// [`classify`] for a token holding a digit and none of `=/_:.-`.
+fn number(token: &str) -> Option<(usize, &'static str, usize, usize)> {
+    let bytes = token.as_bytes();
+    let (lead, end) = core_bounds(bytes);
+    let core = &bytes[lead..end];
+    if core.is_empty() {
+        return None;
+    }
+    let placeholder = if core.len() > 2 && core[0] == b'0' && matches!(core[1], b'x' | b'X') {
+        "<HEX>"
+    } else {
+        "<NUM>"
+    };
+    Some((lead, placeholder, 0, bytes.len() - end))
+}
+
+/// Where a token's core starts and ends: after its opening brackets and
+/// quotes, before its closing ones and trailing punctuation.
+fn core_bounds(bytes: &[u8]) -> (usize, usize) {
+    let mut lead = 0;
+    while lead < bytes.len() && is_opening(bytes[lead]) {
+        lead += 1;
+    }
+    let mut end = bytes.len();
+    while end > lead && is_closing(bytes[end - 1]) {
+        end -= 1;
+    }
+    (lead, end)
 }
 
 /// Opening brackets and quotes kept in front of a token's core.
@@ -209,14 +237,7 @@ fn classify_core(token: &str, keyed: bool) -> Option<(usize, &'static str, usize
     if token == "<*>" {
         return None;
     }
-    let mut lead = 0;
-    while lead < bytes.len() && is_opening(bytes[lead]) {
-        lead += 1;
-    }
-    let mut end = bytes.len();
-    while end > lead && is_closing(bytes[end - 1]) {
-        end -= 1;
-    }
+    let (lead, end) = core_bounds(bytes);
     let core = &bytes[lead..end];
     if core.is_empty() {
         return None;

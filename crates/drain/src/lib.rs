@@ -17,6 +17,7 @@
 mod classify;
 mod index;
 mod masking;
+mod recent;
 mod snapshot;
 mod tree;
 
@@ -255,6 +256,13 @@ pub struct Drain {
     candidates: Vec<ClusterId>,
     /// Leaves with more clusters than this use the index.
     scan_max: usize,
+    /// Bumped by every change to the clusters or the tree (anything but a
+    /// plain match), so `recent` knows what is still valid.
+    generation: u64,
+    /// Lines that matched unchanged, by generation.
+    recent: recent::Recent,
+    /// `recent` is consulted (off only to compare with the full path).
+    use_recent: bool,
 }
 
 /// Python's `str.split()` separators: Unicode whitespace plus the ASCII
@@ -346,6 +354,9 @@ impl Drain {
             index: index::LeafIndex::default(),
             candidates: Vec::new(),
             scan_max: index::SCAN_MAX,
+            generation: 0,
+            recent: recent::Recent::default(),
+            use_recent: true,
             config,
             tree: Tree::default(),
             clusters: FxHashMap::default(),
@@ -368,6 +379,13 @@ impl Drain {
         self.scan_max = if enabled { index::SCAN_MAX } else { usize::MAX };
     }
 
+    /// Turns the memory of recently matched lines off or on (the default).
+    /// Both give the same answers; this is for benchmarks and equivalence
+    /// tests.
+    pub fn set_recent_lines(&mut self, enabled: bool) {
+        self.use_recent = enabled;
+    }
+
     /// Live clusters.
     pub fn clusters(&self) -> impl Iterator<Item = &Cluster> {
         self.clusters.values()
@@ -388,6 +406,19 @@ impl Drain {
 
     /// Adds one (already masked) log line.
     pub fn add(&mut self, line: &str) -> Added<'_> {
+        if self.use_recent
+            && let Some(id) = self.recent.get(line, self.generation)
+            && let Some(cluster) = self.clusters.get_mut(&id)
+        {
+            cluster.size += 1;
+            if let Some(recency) = &mut self.recency {
+                recency.promote(&id);
+            }
+            return Added {
+                cluster: &self.clusters[&id],
+                change: Change::Matched,
+            };
+        }
         let mut scratch = std::mem::take(&mut self.scratch);
         let content = if self.config.extra_delimiters.is_empty() {
             line.trim()
@@ -415,6 +446,11 @@ impl Drain {
         let (id, change) = self.add_tokens(&tokens);
         self.token_buffer = recycle(tokens);
         self.scratch = scratch;
+        if change == Change::Matched {
+            self.recent.put(line, self.generation, id);
+        } else {
+            self.generation += 1;
+        }
         Added {
             cluster: &self.clusters[&id],
             change,

@@ -324,11 +324,12 @@ fn crowded_line() -> impl proptest::strategy::Strategy<Value = String> {
 /// What the engine did with each line, and the templates it ends with.
 fn trace(
     config: &DrainConfig,
-    scan_max: usize,
+    shortcuts: bool,
     lines: &[String],
 ) -> (Vec<(ClusterId, Change)>, Vec<String>) {
     let mut d = drain(config.clone());
-    d.scan_max = scan_max;
+    d.scan_max = if shortcuts { 0 } else { usize::MAX };
+    d.set_recent_lines(shortcuts);
     let steps = lines
         .iter()
         .map(|line| {
@@ -338,7 +339,7 @@ fn trace(
         .collect();
     let mut templates: Vec<String> = d
         .clusters()
-        .map(|c| format!("{} {}", c.id(), c.template()))
+        .map(|c| format!("{} x{} {}", c.id(), c.size(), c.template()))
         .collect();
     templates.sort();
     (steps, templates)
@@ -346,10 +347,11 @@ fn trace(
 
 proptest::proptest! {
     #![proptest_config(proptest::test_runner::Config::with_cases(256))]
-    /// The leaf index gives exactly the scan's answers (same clusters, same
-    /// ties), drain3's settings and the recommended ones, capped or not.
+    /// The leaf index and the memory of recent lines give exactly the full
+    /// scan's answers (same clusters, same ties, same changes, same sizes),
+    /// at any threshold and depth, capped or not.
     #[test]
-    fn the_leaf_index_answers_as_the_scan(
+    fn shortcuts_answer_as_the_full_scan(
         lines in proptest::collection::vec(crowded_line(), 0..300),
         sim_th in proptest::sample::select(vec![0.0, 0.3, 0.4, 0.5, 0.7, 0.9, 1.0]),
         depth in 3usize..6,
@@ -362,8 +364,8 @@ proptest::proptest! {
             max_graveyard: 20,
             ..DrainConfig::default()
         };
-        let scanned = trace(&config, usize::MAX, &lines);
-        let indexed = trace(&config, 0, &lines);
+        let scanned = trace(&config, false, &lines);
+        let indexed = trace(&config, true, &lines);
         proptest::prop_assert_eq!(scanned, indexed);
     }
 }
