@@ -26,34 +26,51 @@
 use std::borrow::Cow;
 
 /// Byte classes, so one table lookup per byte both finds token ends and
-/// tells a plain word (most tokens) from one worth classifying.
-const SPACE: u8 = 1;
-const DIGIT: u8 = 2;
-/// `=`, `/`, `_`, `:`: what `key=value`, paths, URLs and type prefixes need.
-const SPECIAL: u8 = 4;
-const ALPHA: u8 = 8;
+/// tells which rules can apply to a token: a plain word (most tokens) is
+/// left at once, and the rules below run only where their bytes occur.
+type Class = u16;
+const SPACE: Class = 1;
+const DIGIT: Class = 2;
+const ALPHA: Class = 4;
 /// May be part of a `key=value`'s key: letters, digits, `_`, `.`, `-`.
-const KEY: u8 = 16;
-/// `.`, `-`: counted for the shapes.
-const COUNTED: u8 = 32;
+const KEY: Class = 8;
+/// Upper-case letters: only a word holding one can be a calendar name.
+const UPPER: Class = 16;
+const EQUALS: Class = 32;
+const SLASH: Class = 64;
+const UNDERSCORE: Class = 128;
+const COLON: Class = 256;
+const DOT: Class = 512;
+const DASH: Class = 1024;
+/// What `key=value`, paths, URLs and type prefixes need.
+const SPECIAL: Class = EQUALS | SLASH | UNDERSCORE | COLON;
 
-const CLASSES: [u8; 256] = {
-    let mut classes = [0u8; 256];
+const CLASSES: [Class; 256] = {
+    let mut classes = [0; 256];
     let mut b = 0;
     while b < 256 {
         classes[b] = match b as u8 {
             b' ' | b'\t' | b'\n' | 0x0c | b'\r' => SPACE,
             b'0'..=b'9' => DIGIT | KEY,
-            b'a'..=b'z' | b'A'..=b'Z' => ALPHA | KEY,
-            b'_' => SPECIAL | KEY,
-            b'=' | b'/' | b':' => SPECIAL,
-            b'.' | b'-' => COUNTED | KEY,
+            b'a'..=b'z' => ALPHA | KEY,
+            b'A'..=b'Z' => ALPHA | KEY | UPPER,
+            b'_' => UNDERSCORE | KEY,
+            b'=' => EQUALS,
+            b'/' => SLASH,
+            b':' => COLON,
+            b'.' => DOT | KEY,
+            b'-' => DASH | KEY,
             _ => 0,
         };
         b += 1;
     }
     classes
 };
+
+/// The classes of the bytes of `text`, together.
+fn classes_of(text: &[u8]) -> Class {
+    text.iter().fold(0, |seen, &b| seen | CLASSES[b as usize])
+}
 
 /// The line with each token's variable part replaced by its placeholder.
 pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
@@ -81,14 +98,17 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
         // No digit and none of `=/_:`: a word, nothing to classify but a
         // calendar name.
         let classified = if seen & (DIGIT | SPECIAL) == 0 {
-            calendar(token)
-        } else if seen & (SPECIAL | COUNTED) == 0 {
+            if seen & UPPER != 0 && (3..=12).contains(&token.len()) {
+                calendar(token)
+            } else {
+                None
+            }
+        } else if seen & (SPECIAL | DOT | DASH) == 0 {
             // Digits among letters and brackets only (most numbers and
-            // ids): no shape but `<HEX>` or `<NUM>` is possible, so the
-            // full pass is skipped.
+            // ids): no shape but `<HEX>` or `<NUM>` is possible.
             number(token)
         } else {
-            classify(token)
+            classify(token, seen, true)
         };
         if let Some((lead, placeholder, keep_prefix, trail)) = classified {
             let out = out.get_or_insert_with(|| String::with_capacity(line.len()));
@@ -108,58 +128,57 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
     }
 }
 
-/// Month and weekday names, abbreviated or not, capitalised or upper case:
-/// the words of a written date (`Fri Jun 17 07:07:00 2005`), as variable as
-/// its numbers.
-const CALENDAR: [&str; 38] = [
-    "Jan",
-    "Feb",
-    "Mar",
-    "Apr",
-    "May",
-    "Jun",
-    "Jul",
-    "Aug",
-    "Sep",
-    "Sept",
-    "Oct",
-    "Nov",
-    "Dec",
-    "January",
-    "February",
-    "March",
-    "April",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-    "Mon",
-    "Tue",
-    "Wed",
-    "Thu",
-    "Fri",
-    "Sat",
-    "Sun",
-    "Monday",
-    "Tuesday",
-    "Wednesday",
-    "Thursday",
-    "Friday",
-    "Saturday",
-    "Sunday",
-];
+/// Month and weekday names, abbreviated or not (in lower case here; the
+/// token must be capitalised or upper case): the words of a written date
+/// (`Fri Jun 17 07:07:00 2005`), as variable as its numbers.
+fn is_calendar_name(lower: &[u8]) -> bool {
+    matches!(
+        lower,
+        b"jan"
+            | b"feb"
+            | b"mar"
+            | b"apr"
+            | b"may"
+            | b"jun"
+            | b"jul"
+            | b"aug"
+            | b"sep"
+            | b"sept"
+            | b"oct"
+            | b"nov"
+            | b"dec"
+            | b"january"
+            | b"february"
+            | b"march"
+            | b"april"
+            | b"june"
+            | b"july"
+            | b"august"
+            | b"september"
+            | b"october"
+            | b"november"
+            | b"december"
+            | b"mon"
+            | b"tue"
+            | b"wed"
+            | b"thu"
+            | b"fri"
+            | b"sat"
+            | b"sun"
+            | b"monday"
+            | b"tuesday"
+            | b"wednesday"
+            | b"thursday"
+            | b"friday"
+            | b"saturday"
+            | b"sunday"
+    )
+}
 
-/// A word that is a month or weekday name becomes `<DATE>`.
+/// A word holding an upper-case letter that is a month or weekday name
+/// becomes `<DATE>`.
 fn calendar(token: &str) -> Option<(usize, &'static str, usize, usize)> {
     let bytes = token.as_bytes();
-    // Cheap rejections first: most words are not 3-9 letters starting with
-    // a capital.
-    if bytes.len() < 3 || bytes.len() > 12 || !bytes.iter().any(u8::is_ascii_uppercase) {
-        return None;
-    }
     let (lead, end) = core_bounds(bytes);
     let core = &bytes[lead..end];
     if !(3..=9).contains(&core.len()) || !core[0].is_ascii_uppercase() {
@@ -170,10 +189,11 @@ fn calendar(token: &str) -> Option<(usize, &'static str, usize, usize)> {
     if !(upper || capitalised) {
         return None;
     }
-    CALENDAR
-        .iter()
-        .any(|name| name.as_bytes().eq_ignore_ascii_case(core))
-        .then_some((lead, "<DATE>", 0, bytes.len() - end))
+    let mut lower = [0u8; 9];
+    for (to, from) in lower.iter_mut().zip(core) {
+        *to = from.to_ascii_lowercase();
+    }
+    is_calendar_name(&lower[..core.len()]).then_some((lead, "<DATE>", 0, bytes.len() - end))
 }
 
 /// [`classify`] for a token holding a digit and none of `=/_:.-`.
@@ -219,107 +239,70 @@ fn is_closing(b: u8) -> bool {
     )
 }
 
-/// How to mask `token`: bytes kept in front (`lead`), the placeholder, bytes
-/// of the core kept before it (a key or type prefix), bytes kept after
-/// (`trail`). `None`: the token stays as it is.
-fn classify(token: &str) -> Option<(usize, &'static str, usize, usize)> {
-    classify_core(token, true)
-}
-
-/// [`classify`] for the value of a `key=value`, where no further key is
-/// looked for (so nesting costs no recursion).
-fn classify_value(value: &str) -> Option<(usize, &'static str, usize, usize)> {
-    classify_core(value, false)
-}
-
-fn classify_core(token: &str, keyed: bool) -> Option<(usize, &'static str, usize, usize)> {
+/// How to mask `token`, whose bytes' classes are `seen`: bytes kept in
+/// front (`lead`), the placeholder, bytes of the core kept before it (a key
+/// or type prefix), bytes kept after (`trail`). `None`: the token stays as
+/// it is. `keyed`: a `key=value` is looked for (not inside a value, so
+/// nesting costs no recursion).
+fn classify(token: &str, seen: Class, keyed: bool) -> Option<(usize, &'static str, usize, usize)> {
     let bytes = token.as_bytes();
-    if token == "<*>" {
-        return None;
-    }
     let (lead, end) = core_bounds(bytes);
     let core = &bytes[lead..end];
     if core.is_empty() {
         return None;
     }
     let trail = bytes.len() - end;
-    // One pass over the core for everything the rules below ask.
-    let mut eq = None; // first '=': `key=value` when the key is an identifier
-    let mut key_chars = true;
-    let mut key_alpha = false;
-    let mut alpha_so_far = true; // every byte so far a letter
-    let mut prefix = None; // a type prefix: letters then the first '_'
-    let mut scheme = false; // letters then "://"
-    let mut slashes = 0usize;
-    let mut digit = false;
-    let (mut dots, mut colons, mut dashes) = (0usize, 0usize, 0usize);
-    for (i, &b) in core.iter().enumerate() {
-        let class = CLASSES[b as usize];
-        if eq.is_none() && b != b'=' {
-            key_chars &= class & KEY != 0;
-            key_alpha |= class & ALPHA != 0;
-        }
-        digit |= class & DIGIT != 0;
-        if class & (SPECIAL | COUNTED) != 0 {
-            match b {
-                b'=' if eq.is_none() => eq = Some(i),
-                b'/' => slashes += 1,
-                b'.' => dots += 1,
-                b'-' => dashes += 1,
-                b'_' if prefix.is_none() && alpha_so_far && i > 0 => prefix = Some(i),
-                b':' => {
-                    colons += 1;
-                    scheme |= alpha_so_far && i > 0 && core[i + 1..].starts_with(b"//");
-                }
-                _ => {}
-            }
-        }
-        alpha_so_far &= class & ALPHA != 0;
-    }
     if keyed
-        && let Some(eq) = eq
+        && seen & EQUALS != 0
+        && let Some(eq) = core.iter().position(|&b| b == b'=')
         && eq > 0
-        && key_chars
-        && key_alpha
+        && core[..eq].iter().all(|&b| CLASSES[b as usize] & KEY != 0)
+        && classes_of(&core[..eq]) & ALPHA != 0
     {
-        // The value is judged as a token of its own (without a further
-        // `key=`): a value holding a digit is a variable, a word is kept
-        // (`state=up`, `user=root` name an event, as a word elsewhere does).
+        // The value is judged as a token of its own: a value holding a
+        // digit is a variable, a word is kept (`state=up`, `user=root` name
+        // an event, as a word elsewhere does).
         let value = &token[lead + eq + 1..token.len() - trail];
-        return classify_value(value).map(|(at, placeholder, keep, after)| {
-            (lead, placeholder, eq + 1 + at + keep, trail + after)
-        });
+        return classify(value, classes_of(value.as_bytes()), false).map(
+            |(at, placeholder, keep, after)| (lead, placeholder, eq + 1 + at + keep, trail + after),
+        );
     }
-    if scheme || (core[0] == b'/' && slashes >= 2 && core.len() > 2) {
-        return Some((lead, "<PATH>", 0, trail));
+    // Letters from the start: a URL's scheme or an id's type prefix.
+    let letters = core.iter().take_while(|b| b.is_ascii_alphabetic()).count();
+    if seen & SLASH != 0 {
+        let url = letters > 0 && core[letters..].starts_with(b"://");
+        let path = core[0] == b'/' && core.len() > 2 && core[1..].contains(&b'/');
+        if url || path {
+            return Some((lead, "<PATH>", 0, trail));
+        }
     }
-    if !digit {
+    if seen & DIGIT == 0 {
         return None;
     }
-    if let Some(underscore) = prefix {
-        return Some((lead, "<NUM>", underscore + 1, trail));
+    if seen & UNDERSCORE != 0 && letters > 0 && core.get(letters) == Some(&b'_') {
+        return Some((lead, "<NUM>", letters + 1, trail));
     }
-    Some((lead, shape(core, dots, colons, dashes), 0, trail))
+    Some((lead, shape(core, seen), 0, trail))
 }
 
-/// The placeholder of a core holding a digit, with its counts of `.`, `:`
-/// and `-` (so each check below runs only where it can match).
-fn shape(core: &[u8], dots: usize, colons: usize, dashes: usize) -> &'static str {
+/// The placeholder of a core holding a digit (each check runs only where
+/// the bytes it needs occur).
+fn shape(core: &[u8], seen: Class) -> &'static str {
     let digits_then = |at: usize, n: usize, sep: u8| {
         core.len() > at + n
             && core[at..at + n].iter().all(u8::is_ascii_digit)
             && core[at + n] == sep
     };
-    if dashes >= 2 && digits_then(0, 4, b'-') && digits_then(5, 2, b'-') {
+    if seen & DASH != 0 && digits_then(0, 4, b'-') && digits_then(5, 2, b'-') {
         return "<TS>";
     }
-    if colons >= 2 && core.len() >= 7 && core[..3].contains(&b':') && is_time(core) {
+    if seen & COLON != 0 && core.len() >= 7 && core[..3].contains(&b':') && is_time(core) {
         return "<TIME>";
     }
-    if (dots == 3 && colons <= 1 && is_ipv4(core)) || (colons >= 2 && is_ipv6(core)) {
+    if (seen & DOT != 0 && is_ipv4(core)) || (seen & COLON != 0 && is_ipv6(core)) {
         return "<IP>";
     }
-    if dashes == 4 && is_uuid(core) {
+    if core.len() == 36 && is_uuid(core) {
         return "<UUID>";
     }
     if core.len() > 2 && core[0] == b'0' && matches!(core[1], b'x' | b'X') {

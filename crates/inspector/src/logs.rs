@@ -138,8 +138,12 @@ pub fn mine(input: Option<&PathBuf>) -> anyhow::Result<()> {
         if reader.read_until(b'\n', &mut buffer)? == 0 {
             break;
         }
-        // Invalid UTF-8 is replaced, never fatal.
-        let line = String::from_utf8_lossy(&buffer);
+        // Invalid UTF-8 is replaced, never fatal (checked the fast way
+        // first: almost every line is valid).
+        let line = match std::str::from_utf8(&buffer) {
+            Ok(line) => std::borrow::Cow::Borrowed(line),
+            Err(_) => String::from_utf8_lossy(&buffer),
+        };
         let line = line.trim_end_matches(['\n', '\r']);
         if line.trim().is_empty() {
             continue;
