@@ -1,7 +1,7 @@
 //! `inspector logs`: evaluate the Drain engine on benchmark data, or mine
 //! templates from a file or stdin.
 
-use std::io::BufRead;
+use std::io::{BufRead, Write as _};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -153,9 +153,17 @@ pub fn mine(input: Option<&PathBuf>) -> anyhow::Result<()> {
     }
     let mut clusters: Vec<_> = drain.clusters().collect();
     clusters.sort_by(|a, b| b.size().cmp(&a.size()).then(a.id().cmp(&b.id())));
-    println!("{lines} lines, {} templates", clusters.len());
-    for cluster in clusters {
-        println!("{:>8}  {}", cluster.size(), cluster.template());
+    let print = || -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        writeln!(out, "{lines} lines, {} templates", clusters.len())?;
+        for cluster in &clusters {
+            writeln!(out, "{:>8}  {}", cluster.size(), cluster.template())?;
+        }
+        out.flush()
+    };
+    match print() {
+        // A reader that stopped early (`| head`) is not an error.
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other.context("writing the templates")?),
     }
-    Ok(())
 }
