@@ -74,8 +74,20 @@ fn classes_of(text: &[u8]) -> Class {
 
 /// The line with each token's variable part replaced by its placeholder.
 pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
+    // `String::new` allocates nothing until a variable is found.
+    let mut out = String::new();
+    if mask_append(line, &mut out) {
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(line)
+    }
+}
+
+/// Appends the masked line to `out` if it holds a variable (`true`);
+/// otherwise leaves `out` as it is (`false`).
+pub(crate) fn mask_append(line: &str, out: &mut String) -> bool {
     let bytes = line.as_bytes();
-    let mut out: Option<String> = None;
+    let mut changed = false;
     // Where the last copied part of `line` ended.
     let mut copied = 0;
     let mut i = 0;
@@ -111,7 +123,10 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
             classify(token, seen, true)
         };
         if let Some((lead, placeholder, keep_prefix, trail)) = classified {
-            let out = out.get_or_insert_with(|| String::with_capacity(line.len()));
+            if !changed {
+                out.reserve(line.len() + 8);
+                changed = true;
+            }
             out.push_str(&line[copied..start]);
             out.push_str(&token[..lead + keep_prefix]);
             out.push_str(placeholder);
@@ -119,13 +134,10 @@ pub(crate) fn mask_line(line: &str) -> Cow<'_, str> {
             copied = i;
         }
     }
-    match out {
-        None => Cow::Borrowed(line),
-        Some(mut out) => {
-            out.push_str(&line[copied..]);
-            Cow::Owned(out)
-        }
+    if changed {
+        out.push_str(&line[copied..]);
     }
+    changed
 }
 
 /// Month and weekday names, abbreviated or not (in lower case here; the

@@ -115,6 +115,16 @@ impl Masker {
     }
 
     /// The line with every mask applied in order.
+    /// Appends the masked `line` to `out` (with only the built-in masks,
+    /// without an allocation of its own).
+    pub fn mask_into(&self, line: &str, out: &mut String) {
+        if !self.rules.is_empty() {
+            out.push_str(&self.mask(line));
+        } else if !(self.builtin && crate::classify::mask_append(line, out)) {
+            out.push_str(line);
+        }
+    }
+
     pub fn mask<'a>(&self, line: &'a str) -> Cow<'a, str> {
         let mut out = if self.builtin {
             crate::classify::mask_line(line)

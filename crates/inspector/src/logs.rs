@@ -1,7 +1,7 @@
 //! `inspector logs`: evaluate the Drain engine on benchmark data, or mine
 //! templates from a file or stdin.
 
-use std::io::{BufRead, Write as _};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -121,36 +121,23 @@ pub fn eval(dir: &Path, choice: SettingsChoice, json: bool, loo: bool) -> anyhow
 
 /// `inspector logs mine [FILE|-]`: templates with counts, most frequent first.
 pub fn mine(input: Option<&PathBuf>) -> anyhow::Result<()> {
-    let reader: Box<dyn BufRead> = match input {
-        None => Box::new(std::io::stdin().lock()),
-        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin().lock()),
-        Some(path) => Box::new(std::io::BufReader::new(
+    let reader: Box<dyn std::io::Read + Send> = match input {
+        None => Box::new(std::io::stdin()),
+        Some(path) if path.as_os_str() == "-" => Box::new(std::io::stdin()),
+        Some(path) => Box::new(
             std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?,
-        )),
+        ),
     };
     let masker = Masker::builtin();
-    let mut drain = Drain::new(DrainConfig::recommended())?;
-    let mut lines = 0u64;
-    let mut buffer = Vec::new();
-    let mut reader = reader;
-    loop {
-        buffer.clear();
-        if reader.read_until(b'\n', &mut buffer)? == 0 {
-            break;
-        }
-        // Invalid UTF-8 is replaced, never fatal (checked the fast way
-        // first: almost every line is valid).
-        let line = match std::str::from_utf8(&buffer) {
-            Ok(line) => std::borrow::Cow::Borrowed(line),
-            Err(_) => String::from_utf8_lossy(&buffer),
-        };
-        let line = line.trim_end_matches(['\n', '\r']);
-        if line.trim().is_empty() {
-            continue;
-        }
-        drain.add(&masker.mask(line));
-        lines += 1;
-    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let crate::mine::Mined { lines, drain } = crate::mine::mine(
+        reader,
+        &masker,
+        Drain::new(DrainConfig::recommended())?,
+        workers,
+        crate::mine::BLOCK,
+    )
+    .context("reading the log lines")?;
     let mut clusters: Vec<_> = drain.clusters().collect();
     clusters.sort_by(|a, b| b.size().cmp(&a.size()).then(a.id().cmp(&b.id())));
     let print = || -> std::io::Result<()> {

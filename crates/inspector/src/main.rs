@@ -3,6 +3,7 @@
 mod baseline;
 mod demo;
 mod logs;
+mod mine;
 mod query;
 mod render;
 mod scenario;

@@ -6,9 +6,10 @@ Times drain3's core Drain.add_log_message and the TemplateMiner front end
 the final clusters as "<id>\t<size>\t<template>" lines.
 
 With "masked": the TemplateMiner with masking instructions equivalent to the
-Rust engine's built-in token classifier (a key=value's value, paths and URLs,
-tokens holding a digit) and the engine's recommended depth 5 / sim_th 0.7,
-over every line: drain3 with masks, the configuration that runs.
+Rust engine's built-in token classifier (paths and URLs, tokens and
+key=value values holding a digit, month and weekday names) and the engine's
+recommended depth 5 / sim_th 0.8, over every line: drain3 with masks, the
+configuration that runs.
 """
 import sys
 import time
@@ -34,13 +35,17 @@ if masked:
     config = TemplateMinerConfig()
     config.profiling_enabled = False
     config.drain_depth = 5
-    config.drain_sim_th = 0.7
+    config.drain_sim_th = 0.8
     # A token starts after whitespace or an opening bracket or quote.
     start = r"(?<![^\s(\[{<\"'])"
     config.masking_instructions = [
-        MaskingInstruction(r"(?<==)[^\s]+", "VAL"),
         MaskingInstruction(start + r"(?:/[^\s/]+/\S*|[A-Za-z]+://\S+)", "PATH"),
+        MaskingInstruction(r"(?<==)[^\s\d]*\d\S*", "NUM"),
         MaskingInstruction(start + r"[^\s\d]*\d\S*", "NUM"),
+        MaskingInstruction(
+            r"\b(?:Jan|Feb|Mar|Apr|May|June?|July?|Aug|Sept?|Oct|Nov|Dec|Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*\b",
+            "DATE",
+        ),
     ]
     miner = TemplateMiner(config=config)
     started = time.perf_counter()

@@ -57,6 +57,8 @@ pub struct Miner {
     warmup_lines: u64,
     max_line_bytes: usize,
     workloads: BTreeMap<String, Workload>,
+    /// Reused buffer for the masked line.
+    masked: String,
 }
 
 impl Miner {
@@ -72,6 +74,7 @@ impl Miner {
             warmup_lines,
             max_line_bytes,
             workloads: BTreeMap::new(),
+            masked: String::new(),
         }
     }
 
@@ -91,7 +94,9 @@ impl Miner {
         let state = self.workloads.get_mut(workload).expect("inserted above");
         state.lines += 1;
         let warmed_up = state.lines > self.warmup_lines;
-        let added = state.drain.add(&self.masker.mask(line));
+        self.masked.clear();
+        self.masker.mask_into(line, &mut self.masked);
+        let added = state.drain.add(&self.masked);
         (added.change == Change::Created && warmed_up).then(|| NewPattern {
             cluster_id: added.cluster.id(),
             template: added.cluster.template(),
