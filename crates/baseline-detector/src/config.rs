@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use inspector_baseline::{Policy, Thresholds};
 use inspector_bus::NatsConfig;
 use inspector_prometheus::PrometheusConfig;
 use inspector_runtime::ShardConfig;
@@ -44,7 +45,7 @@ pub struct BaselineDetectorConfig {
     /// showed in its training history (the lookback): a series that strays
     /// 6σ every week stays quiet on an ordinary week. Off: every value past
     /// the warning σ is reported (once per cooldown).
-    #[serde(default = "yes")]
+    #[serde(default = "default_novel_only")]
     pub novel_only: bool,
     /// Queries in flight at once.
     #[serde(default = "default_concurrency")]
@@ -83,23 +84,28 @@ fn yes() -> bool {
 fn default_interval() -> Duration {
     Duration::from_secs(60)
 }
+// The judgement's defaults are the policy's (`inspector_baseline::Policy`),
+// defined once for the sensor and the NAB replay.
 fn default_retrain() -> Duration {
-    Duration::from_secs(3600)
+    Policy::default().refit_every
 }
 fn default_lookback() -> Duration {
-    Duration::from_secs(7 * 86_400)
+    Policy::default().lookback
 }
 fn default_step() -> Duration {
     Duration::from_secs(300)
 }
 fn default_cooldown() -> Duration {
-    Duration::from_secs(24 * 3600)
+    Policy::default().cooldown
 }
 fn default_warning() -> f64 {
-    3.0
+    Policy::default().thresholds.warning_sigma
 }
 fn default_critical() -> f64 {
-    5.0
+    Policy::default().thresholds.critical_sigma
+}
+fn default_novel_only() -> bool {
+    Policy::default().thresholds.novel_only
 }
 fn default_concurrency() -> usize {
     8
@@ -166,7 +172,25 @@ impl BaselineDetectorConfig {
 
     /// Steps in a day (the season length).
     pub fn period(&self) -> usize {
-        (86_400 / self.step.as_secs().max(1)) as usize
+        Policy::period(self.step_ms())
+    }
+
+    pub fn step_ms(&self) -> i64 {
+        i64::try_from(self.step.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// The per-series judgement this config asks for.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            thresholds: Thresholds {
+                warning_sigma: self.warning_sigma,
+                critical_sigma: self.critical_sigma,
+                novel_only: self.novel_only,
+            },
+            lookback: self.lookback,
+            refit_every: self.retrain_interval,
+            cooldown: self.cooldown,
+        }
     }
 }
 

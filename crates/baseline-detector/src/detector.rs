@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use inspector_baseline::{Baseline, Severity as BaselineSeverity, Thresholds};
+use inspector_baseline::{Baseline, SeriesJudge, Severity as BaselineSeverity};
 use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
 use inspector_prometheus::{MetricSource, PrometheusClient, Series, SeriesSink};
 use tokio::sync::RwLock;
@@ -112,14 +112,15 @@ pub fn regular_values(series: &Series, start_ms: i64, step_ms: i64, count: usize
 }
 
 /// The detector: config, where metrics come from (Prometheus, or the demo's
-/// scenario), the shared models and per-series cooldowns. Clones share all
-/// state, so the retrain loop and the detection loop each hold one.
+/// scenario), the shared models and each series' judge (its cooldown), all
+/// under the policy `inspector_baseline::Policy` defines once. Clones share
+/// all state, so the retrain loop and the detection loop each hold one.
 #[derive(Debug)]
 pub struct Detector<S = PrometheusClient> {
     config: BaselineDetectorConfig,
     source: Arc<S>,
     models: Arc<RwLock<Models>>,
-    last_reported: Arc<RwLock<HashMap<SeriesKey, DateTime<Utc>>>>,
+    judges: Arc<RwLock<HashMap<SeriesKey, SeriesJudge>>>,
     membership: Membership,
     instance: String,
 }
@@ -130,7 +131,7 @@ impl<S> Clone for Detector<S> {
             config: self.config.clone(),
             source: Arc::clone(&self.source),
             models: Arc::clone(&self.models),
-            last_reported: Arc::clone(&self.last_reported),
+            judges: Arc::clone(&self.judges),
             membership: self.membership.clone(),
             instance: self.instance.clone(),
         }
@@ -148,7 +149,7 @@ impl<S: MetricSource> Detector<S> {
             config,
             source: Arc::new(source),
             models: Arc::default(),
-            last_reported: Arc::default(),
+            judges: Arc::default(),
             membership,
             instance,
         }
@@ -167,13 +168,16 @@ impl<S: MetricSource> Detector<S> {
             .collect()
     }
 
-    /// Refits every owned series on the `lookback` before `now` (step-aligned).
-    /// Detection keeps using the previous baselines until this finishes.
+    /// Refits every owned series on the policy's training window before
+    /// `now`. Detection keeps using the previous baselines until this
+    /// finishes.
     pub async fn retrain(&self, now: DateTime<Utc>) -> usize {
-        let step_ms = self.config.step.as_millis() as i64;
-        let end_ms = now.timestamp_millis() / step_ms * step_ms;
-        let count = (self.config.lookback.as_millis() as i64 / step_ms) as usize;
-        let start_ms = end_ms - (count as i64 - 1) * step_ms;
+        let window = self
+            .config
+            .policy()
+            .training_window(now.timestamp_millis(), self.config.step_ms());
+        let (start_ms, end_ms, step_ms, count) =
+            (window.start_ms, window.end_ms, window.step_ms, window.count);
         let (start, end) = (
             DateTime::from_timestamp_millis(start_ms).unwrap_or(now),
             DateTime::from_timestamp_millis(end_ms).unwrap_or(now),
@@ -247,18 +251,13 @@ impl<S: MetricSource> Detector<S> {
             .buffer_unordered(self.config.concurrency)
             .collect()
             .await;
-        let thresholds = Thresholds {
-            warning_sigma: self.config.warning_sigma,
-            critical_sigma: self.config.critical_sigma,
-            novel_only: self.config.novel_only,
-        };
-        let step_ms = self.config.step.as_millis() as i64;
-        let cooldown =
-            chrono::Duration::from_std(self.config.cooldown).unwrap_or(chrono::Duration::hours(24));
+        let policy = self.config.policy();
+        let step_ms = self.config.step_ms();
+        let now_ms = now.timestamp_millis();
         let mut outcome = PassOutcome::default();
         let models = self.models.read().await;
         outcome.errors.extend(models.errors.iter().cloned());
-        let mut last_reported = self.last_reported.write().await;
+        let mut judges = self.judges.write().await;
         for (metric, result) in results {
             let error = |message: String| SensorError {
                 subject: metric.name.clone(),
@@ -296,18 +295,20 @@ impl<S: MetricSource> Detector<S> {
                     continue;
                 };
                 outcome.series_judged += 1;
-                let steps_ahead = ((sample.t_ms.saturating_sub(model.until_ms) as f64
-                    / step_ms as f64)
-                    .ceil() as i64)
-                    .max(1) as usize;
-                let assessment = model.baseline.assess(sample.value, steps_ahead, thresholds);
-                let Some(severity) = assessment.severity else {
+                // Judged at the pass's time: the instant query's sample is
+                // the value now, and the cooldown runs on the pass's clock.
+                let verdict = judges.entry(key.clone()).or_default().judge(
+                    &policy,
+                    &model.baseline,
+                    model.until_ms,
+                    step_ms,
+                    sample.value,
+                    now_ms,
+                );
+                let assessment = verdict.assessment;
+                let (true, Some(severity)) = (verdict.reported, assessment.severity) else {
                     continue;
                 };
-                if last_reported.get(&key).is_some_and(|t| now - *t < cooldown) {
-                    continue;
-                }
-                last_reported.insert(key.clone(), now);
                 let direction = if assessment.sigma > 0.0 {
                     "above"
                 } else {

@@ -26,10 +26,12 @@
 //! not a guess. A constant series gets a scale floor so that any change is
 //! flagged, and no change is not.
 
+mod policy;
 mod streaming;
 pub mod synthetic;
 
-pub use streaming::{Observation, Policy, StreamingDetector};
+pub use policy::{Policy, SeriesJudge, TrainingWindow, Verdict, steps_ahead};
+pub use streaming::{Observation, StreamingDetector};
 
 /// Robust scale factor turning a median absolute deviation into σ for
 /// normally distributed residuals.
@@ -399,6 +401,12 @@ impl Baseline {
         if period < 2 {
             return Err(BaselineError::Period(period));
         }
+        // Missing samples at the front (a series younger than the window)
+        // are left out: they hold nothing, and the season's slots are
+        // counted from the first sample (the model only uses positions
+        // relative to its own start and end).
+        let empty = history.iter().take_while(|v| !v.is_finite()).count();
+        let history = &history[empty..];
         let finite = history.iter().filter(|v| v.is_finite()).count();
         let needed = 2 * period;
         if history.len() < needed || finite < needed {

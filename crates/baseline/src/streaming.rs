@@ -1,40 +1,22 @@
-//! The detector policy the baseline sensor applies, as a streaming state
-//! machine for replaying a series (the NAB backtest): keep a bounded
-//! history, refit on a schedule, judge each new value against the last
-//! fit's forecast, and suppress repeats of a report for a cooldown. The
-//! sensor (`inspector-baseline-detector`) does the same over Prometheus:
-//! a background refit on the lookback, the instant value judged with
-//! [`Baseline::assess`] steps ahead of the last fit, a per-series cooldown.
+//! The sensor's policy ([`crate::Policy`]) replayed over a recorded series
+//! (the NAB backtest): the value at row `i` is the sample at `i × step`;
+//! refits happen when the policy says, on the window it says, and each
+//! value is judged by the same [`SeriesJudge`] the sensor keeps per series.
 
 use std::collections::VecDeque;
 
-use crate::{Assessment, Baseline, Thresholds};
-
-/// How the detector behaves, in steps of the series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Policy {
-    /// Season length (a day).
-    pub period: usize,
-    /// Most history kept for fitting (e.g. 7 days).
-    pub history: usize,
-    /// Steps between refits.
-    pub refit_every: usize,
-    /// Steps after a report during which the series reports nothing more.
-    pub cooldown: usize,
-    pub thresholds: Thresholds,
-}
+use crate::policy::{Policy, SeriesJudge, Verdict};
+use crate::{Assessment, Baseline};
 
 /// The verdict on one value.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Observation {
-    /// `None` while there is too little history for a baseline.
+    /// `None` while there is no baseline yet.
     pub assessment: Option<Assessment>,
     /// The value is reported (warning or worse, not in a cooldown).
     pub reported: bool,
-    /// Anomaly score in [0, 1]: |σ| / (|σ| + warning σ), so the warning
-    /// threshold maps to 0.5; when only novel deviations count, the lesser
-    /// of that and novelty / (novelty + 1), so 0.5 is exactly where a value
-    /// is reported. 0 while suppressed or without a baseline.
+    /// Anomaly score in [0, 1] (see [`Verdict::score`]); 0 without a
+    /// baseline.
     pub score: f64,
 }
 
@@ -42,67 +24,89 @@ pub struct Observation {
 #[derive(Debug, Clone)]
 pub struct StreamingDetector {
     policy: Policy,
+    step_ms: i64,
+    /// The most recent values, the last at row `next - 1`.
     history: VecDeque<f64>,
-    model: Option<Baseline>,
-    since_fit: usize,
-    cooldown_left: usize,
+    /// Row of the next value.
+    next: i64,
+    /// The model and the time of its last training sample.
+    model: Option<(Baseline, i64)>,
+    last_refit_ms: Option<i64>,
+    judge: SeriesJudge,
 }
 
 impl StreamingDetector {
-    pub fn new(policy: Policy) -> Self {
+    pub fn new(policy: Policy, step_ms: i64) -> Self {
         StreamingDetector {
             policy,
-            history: VecDeque::with_capacity(policy.history + 1),
+            step_ms: step_ms.max(1),
+            history: VecDeque::new(),
+            next: 0,
             model: None,
-            since_fit: 0,
-            cooldown_left: 0,
+            last_refit_ms: None,
+            judge: SeriesJudge::default(),
         }
     }
 
-    /// Judges `value` (the next step), then adds it to the history.
-    ///
-    /// As in the sensor, a value is judged against the last fit's forecast
-    /// that many steps ahead; the model learns new values only at the next
-    /// refit (no online update), so the backtest runs exactly what
-    /// production runs.
+    /// Judges `value` (the next row), then adds it to the history.
     pub fn observe(&mut self, value: f64) -> Observation {
-        if self.model.is_none() || self.since_fit >= self.policy.refit_every {
-            let history: Vec<f64> = self.history.iter().copied().collect();
-            if let Ok(model) = Baseline::fit(&history, self.policy.period) {
-                self.model = Some(model);
-                self.since_fit = 0;
-            }
+        let at_ms = self.next * self.step_ms;
+        if self.policy.refit_due(self.last_refit_ms, at_ms) {
+            self.last_refit_ms = Some(at_ms);
+            self.refit(at_ms);
         }
-        let assessment = self
-            .model
-            .as_ref()
-            .filter(|_| value.is_finite())
-            .map(|m| m.assess(value, self.since_fit + 1, self.policy.thresholds));
-        let mut observation = Observation {
-            assessment,
-            reported: false,
-            score: 0.0,
+        let verdict = match &self.model {
+            Some((model, until_ms)) if value.is_finite() => {
+                Some(
+                    self.judge
+                        .judge(&self.policy, model, *until_ms, self.step_ms, value, at_ms),
+                )
+            }
+            _ => None,
         };
-        if self.cooldown_left > 0 {
-            self.cooldown_left -= 1;
-        } else if let Some(a) = assessment {
-            let warning = self.policy.thresholds.warning_sigma;
-            observation.score = a.sigma.abs() / (a.sigma.abs() + warning);
-            if self.policy.thresholds.novel_only {
-                observation.score = observation.score.min(a.novelty / (a.novelty + 1.0));
-            }
-            if a.severity.is_some() {
-                observation.reported = true;
-                self.cooldown_left = self.policy.cooldown;
-            }
-        }
-        if self.model.is_some() {
-            self.since_fit += 1;
-        }
         self.history.push_back(value);
-        if self.history.len() > self.policy.history {
+        self.next += 1;
+        let window = self.policy.training_window(at_ms, self.step_ms).count + 1;
+        while self.history.len() > window {
             self.history.pop_front();
         }
-        observation
+        match verdict {
+            Some(Verdict {
+                assessment,
+                reported,
+                score,
+            }) => Observation {
+                assessment: Some(assessment),
+                reported,
+                score,
+            },
+            None => Observation {
+                assessment: None,
+                reported: false,
+                score: 0.0,
+            },
+        }
+    }
+
+    /// Fits on the policy's window before `at_ms` (missing rows, before the
+    /// series began, as NaN, as Prometheus leaves them); a failed fit keeps
+    /// the last model, as the sensor does.
+    fn refit(&mut self, at_ms: i64) {
+        let window = self.policy.training_window(at_ms, self.step_ms);
+        let first_row = window.start_ms.div_euclid(self.step_ms);
+        let history_first = self.next - self.history.len() as i64;
+        let values: Vec<f64> = (0..window.count as i64)
+            .map(|k| {
+                let row = first_row + k;
+                if row >= history_first && row < self.next {
+                    self.history[(row - history_first) as usize]
+                } else {
+                    f64::NAN
+                }
+            })
+            .collect();
+        if let Ok(model) = Baseline::fit(&values, Policy::period(self.step_ms)) {
+            self.model = Some((model, window.end_ms));
+        }
     }
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use inspector_nab::{DetectorSettings, PRODUCTION_THRESHOLD};
+use inspector_nab::{PRODUCTION_THRESHOLD, Policy};
 
 /// `inspector baseline backtest --nab DIR --out DIR`.
 pub fn backtest(nab: &Path, out: &Path, name: &str) -> anyhow::Result<()> {
@@ -16,7 +16,7 @@ pub fn backtest(nab: &Path, out: &Path, name: &str) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     inspector_nab::backtest(
         &series,
-        &DetectorSettings::default(),
+        &Policy::default(),
         name,
         out,
         |done, total, key| {

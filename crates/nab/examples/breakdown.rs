@@ -2,7 +2,8 @@
 //! caught (and how early), how many false positives, and what each costs.
 //! `cargo run --release -p inspector-nab --example breakdown -- ../shared/data/nab [threshold]`
 
-use inspector_nab::{DetectorSettings, PROFILES, detect, load, raw_score};
+use inspector_baseline::Policy;
+use inspector_nab::{PROFILES, detect, load, raw_score};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -14,13 +15,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let standard = &PROFILES[0];
     let (mut caught, mut windows, mut false_positives, mut total) = (0, 0, 0, 0.0);
     for s in &series {
-        let scores = detect(s, &DetectorSettings::default());
+        let scores = detect(s, &Policy::default());
         // The same detector without a cooldown: how far each window got.
         let unsuppressed = detect(
             s,
-            &DetectorSettings {
-                cooldown_seconds: 0,
-                ..DetectorSettings::default()
+            &Policy {
+                cooldown: std::time::Duration::ZERO,
+                ..Policy::default()
             },
         );
         let n = s.values.len();

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use inspector_baseline::Thresholds;
-use inspector_nab::{DetectorSettings, PRODUCTION_THRESHOLD, detect, load, score};
+use inspector_baseline::{Policy, Thresholds};
+use inspector_nab::{PRODUCTION_THRESHOLD, detect, load, score};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args()
@@ -15,14 +15,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for novel_only in [false, true] {
         for cooldown_hours in [6, 24] {
             for warning in [3.0, 4.0] {
-                let settings = DetectorSettings {
-                    cooldown_seconds: cooldown_hours * 3600,
+                let settings = Policy {
+                    cooldown: std::time::Duration::from_secs(cooldown_hours * 3600),
                     thresholds: Thresholds {
                         warning_sigma: warning,
                         critical_sigma: warning.max(5.0),
                         novel_only,
                     },
-                    ..DetectorSettings::default()
+                    ..Policy::default()
                 };
                 let scores: BTreeMap<String, Vec<f64>> = series
                     .iter()

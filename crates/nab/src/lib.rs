@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDateTime;
-use inspector_baseline::{Policy, StreamingDetector, Thresholds};
+pub use inspector_baseline::Policy;
+use inspector_baseline::StreamingDetector;
 use serde::Serialize;
 
 /// Why a NAB directory could not be used.
@@ -138,29 +139,6 @@ pub fn load(dir: &Path) -> Result<Vec<Series>, NabError> {
     Ok(series)
 }
 
-/// The detector's settings in wall-clock terms, turned into steps per series.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DetectorSettings {
-    pub history_seconds: i64,
-    pub refit_seconds: i64,
-    pub cooldown_seconds: i64,
-    pub thresholds: Thresholds,
-}
-
-impl Default for DetectorSettings {
-    /// The production defaults: 7 days of history, refit hourly, 24 h
-    /// cooldown per series (chosen on the `settings_sweep` example: 6 h
-    /// floods NAB with repeats, 72 h hides later windows).
-    fn default() -> Self {
-        DetectorSettings {
-            history_seconds: 7 * 86_400,
-            refit_seconds: 3_600,
-            cooldown_seconds: 24 * 3_600,
-            thresholds: Thresholds::default(),
-        }
-    }
-}
-
 /// The series' typical step in seconds (median of differences).
 pub fn step_seconds(timestamps: &[NaiveDateTime]) -> i64 {
     let mut steps: Vec<i64> = timestamps
@@ -175,22 +153,9 @@ pub fn step_seconds(timestamps: &[NaiveDateTime]) -> i64 {
     steps[steps.len() / 2]
 }
 
-/// The production policy for a series with `step` seconds between samples.
-pub fn policy_for(step: i64, settings: &DetectorSettings) -> Policy {
-    let steps = |seconds: i64| ((seconds as f64 / step.max(1) as f64).round() as usize).max(1);
-    Policy {
-        period: steps(86_400).max(2),
-        history: steps(settings.history_seconds).max(2 * steps(86_400)),
-        refit_every: steps(settings.refit_seconds),
-        cooldown: steps(settings.cooldown_seconds),
-        thresholds: settings.thresholds,
-    }
-}
-
 /// Anomaly scores of one series, one per row.
-pub fn detect(series: &Series, settings: &DetectorSettings) -> Vec<f64> {
-    let mut detector =
-        StreamingDetector::new(policy_for(step_seconds(&series.timestamps), settings));
+pub fn detect(series: &Series, policy: &Policy) -> Vec<f64> {
+    let mut detector = StreamingDetector::new(*policy, step_seconds(&series.timestamps) * 1000);
     series
         .values
         .iter()
@@ -202,14 +167,14 @@ pub fn detect(series: &Series, settings: &DetectorSettings) -> Vec<f64> {
 /// `progress` is called after each series with (done, total, key).
 pub fn backtest(
     series: &[Series],
-    settings: &DetectorSettings,
+    policy: &Policy,
     name: &str,
     out: &Path,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<BTreeMap<String, Vec<f64>>, NabError> {
     let mut all = BTreeMap::new();
     for (done, one) in series.iter().enumerate() {
-        let scores = detect(one, settings);
+        let scores = detect(one, policy);
         let (category, file) = one.key.split_once('/').unwrap_or(("", &one.key));
         let dir = out.join(name).join(category);
         std::fs::create_dir_all(&dir).map_err(|source| NabError::Io {

@@ -4,9 +4,7 @@
 
 use std::path::PathBuf;
 
-use inspector_nab::{
-    DetectorSettings, PRODUCTION_THRESHOLD, backtest, detect, load, read_results, score,
-};
+use inspector_nab::{PRODUCTION_THRESHOLD, Policy, backtest, detect, load, read_results, score};
 
 fn nab() -> PathBuf {
     let nab = inspector_test_harness::corpus("nab");
@@ -36,7 +34,7 @@ fn backtest_writes_nab_results_and_scores_them() {
     let mut progress = Vec::new();
     backtest(
         &series,
-        &DetectorSettings::default(),
+        &Policy::default(),
         "inspector",
         out.path(),
         |done, total, _| progress.push((done, total)),
@@ -84,7 +82,7 @@ fn production_policy_on_the_whole_shared_corpus() {
     assert_eq!(series.len(), 35);
     let scores = series
         .iter()
-        .map(|s| (s.key.clone(), detect(s, &DetectorSettings::default())))
+        .map(|s| (s.key.clone(), detect(s, &Policy::default())))
         .collect();
     let table = score(&series, &scores, PRODUCTION_THRESHOLD);
     let production: Vec<f64> = table.iter().map(|p| p.production).collect();

@@ -1,0 +1,127 @@
+//! The sensor and the NAB replay run one policy: the detector, driven over
+//! a recorded series through a `MetricSource` (retrains when the policy
+//! says, a pass every step), reports exactly the rows the replay
+//! (`StreamingDetector`) reports, with the same σ and severity.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use inspector_baseline::{Severity, StreamingDetector};
+use inspector_baseline_detector::{BaselineDetectorConfig, Detector};
+use inspector_prometheus::{MetricSource, PrometheusError, Sample, Series};
+
+const STEP_MS: i64 = 300_000;
+
+/// One recorded series, served as Prometheus would: a range query gets the
+/// rows on its grid, an instant query the row at its time.
+struct Recorded {
+    values: Vec<f64>,
+}
+
+impl Recorded {
+    fn series(&self, rows: impl Iterator<Item = i64>) -> Vec<Series> {
+        let samples = rows
+            .filter_map(|row| {
+                let value = *self.values.get(usize::try_from(row).ok()?)?;
+                value.is_finite().then_some(Sample {
+                    t_ms: row * STEP_MS,
+                    value,
+                })
+            })
+            .collect();
+        let labels = BTreeMap::from([("__name__".to_string(), "m".to_string())]);
+        vec![Series { labels, samples }]
+    }
+}
+
+impl MetricSource for Recorded {
+    async fn query_range(
+        &self,
+        _query: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        _step: Duration,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        let first = start.timestamp_millis().div_euclid(STEP_MS);
+        let last = end.timestamp_millis().div_euclid(STEP_MS);
+        Ok(self.series(first.max(0)..=last))
+    }
+
+    async fn query(
+        &self,
+        _query: &str,
+        time: DateTime<Utc>,
+    ) -> Result<Vec<Series>, PrometheusError> {
+        Ok(self.series(std::iter::once(time.timestamp_millis().div_euclid(STEP_MS))))
+    }
+}
+
+/// Twelve days at 5 minutes: a daily cycle with noise, a gap, a spike on
+/// day 9, a level shift on day 10 and a dip on day 11.
+fn recorded() -> Vec<f64> {
+    let mut values: Vec<f64> = inspector_baseline::synthetic::series(3, 12 * 288);
+    for value in &mut values[5 * 288 + 40..5 * 288 + 70] {
+        *value = f64::NAN;
+    }
+    values[9 * 288 + 100] += 80.0;
+    for value in &mut values[10 * 288 + 50..] {
+        *value += 45.0;
+    }
+    values[11 * 288 + 200] -= 150.0;
+    values
+}
+
+#[tokio::test]
+async fn the_sensor_reports_what_the_replay_reports() {
+    let values = recorded();
+    let yaml =
+        "prometheus: { url: http://127.0.0.1:9 }\nstep: 5m\nmetrics: [{ name: m, query: m }]\n";
+    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
+    config.validate().unwrap();
+    let policy = config.policy();
+    let detector = Detector::new(
+        config,
+        Recorded {
+            values: values.clone(),
+        },
+        inspector_membership::Membership::fixed(Default::default()),
+        "test".into(),
+    );
+    let mut sensor = Vec::new();
+    let mut last_refit = None;
+    for row in 0..values.len() as i64 {
+        let now_ms = row * STEP_MS;
+        let now = DateTime::from_timestamp_millis(now_ms).unwrap();
+        if policy.refit_due(last_refit, now_ms) {
+            last_refit = Some(now_ms);
+            detector.retrain(now).await;
+        }
+        for finding in detector.detect(now).await.findings {
+            let sigma = finding
+                .anomaly()
+                .expect("a dynamic anomaly")
+                .deviation_sigma;
+            sensor.push((row, sigma, finding.severity));
+        }
+    }
+    let mut replay = StreamingDetector::new(policy, STEP_MS);
+    let replayed: Vec<_> = values
+        .iter()
+        .enumerate()
+        .filter_map(|(row, value)| {
+            let observation = replay.observe(*value);
+            let assessment = observation.assessment?;
+            observation.reported.then(|| {
+                let severity = match assessment.severity? {
+                    Severity::Critical => inspector_domain::Severity::Critical,
+                    Severity::Warning => inspector_domain::Severity::Warning,
+                };
+                Some((row as i64, assessment.sigma, severity))
+            })?
+        })
+        .collect();
+    // The series has something to find: the spike, the shift, the dip.
+    assert!(replayed.len() >= 2, "{replayed:?}");
+    assert_eq!(sensor, replayed);
+}
