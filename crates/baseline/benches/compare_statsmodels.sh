@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Per-series fit time of the Rust baseline vs statsmodels' ExponentialSmoothing
-# (PyPI, throwaway venv) on the same synthetic 7-day, 5-minute series.
+# (PyPI, throwaway venv) on the same synthetic 7-day, 5-minute series with
+# spikes and an hour-long gap each; statsmodels with the heuristic
+# initialisation, so both fit alpha, beta and gamma only.
 # usage: crates/baseline/benches/compare_statsmodels.sh [rust series] [python series]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."

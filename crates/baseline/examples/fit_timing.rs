@@ -1,5 +1,6 @@
-//! Per-series fit + score time on the synthetic series, for the statsmodels
-//! comparison. `fit_timing [series=1000]`
+//! Per-series fit + score time on the synthetic series with spikes and a
+//! gap each (`synthetic::with_faults`), for the statsmodels comparison.
+//! `fit_timing [series=1000]`
 
 use std::time::Instant;
 
@@ -10,7 +11,9 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1000);
-    let data: Vec<Vec<f64>> = (0..count).map(|k| synthetic::series(k, 2017)).collect();
+    let data: Vec<Vec<f64>> = (0..count)
+        .map(|k| synthetic::with_faults(k, 2017))
+        .collect();
     let started = Instant::now();
     let mut flagged = 0;
     for series in &data {

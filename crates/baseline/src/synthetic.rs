@@ -1,5 +1,5 @@
 //! Deterministic synthetic series for benchmarks and the statsmodels
-//! comparison (the Python script computes the same formula).
+//! comparison (the Python script computes the same formulas).
 
 /// Series `k`: 7 days at 5 minutes (2,016 points): a daily cycle whose
 /// amplitude and phase depend on `k`, a slow trend, and jitter in [-1, 1].
@@ -13,4 +13,21 @@ pub fn series(k: usize, points: usize) -> Vec<f64> {
             100.0 + amplitude * daily + 0.001 * i as f64 + (x - x.floor() - 0.5) * 2.0
         })
         .collect()
+}
+
+/// [`series`] as production sees it: spikes of +40 (about one in 997
+/// points) and an hour-long gap (12 missing points, NaN) per series, so
+/// the clipping, robust scale and gap handling are part of what is timed.
+pub fn with_faults(k: usize, points: usize) -> Vec<f64> {
+    let mut values = series(k, points);
+    for (i, value) in values.iter_mut().enumerate() {
+        if (i * 31 + k * 17) % 997 == 0 {
+            *value += 40.0;
+        }
+    }
+    let gap = (k * 53) % points.saturating_sub(12).max(1);
+    for value in values.iter_mut().skip(gap).take(12) {
+        *value = f64::NAN;
+    }
+    values
 }
