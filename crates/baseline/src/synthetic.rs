@@ -21,7 +21,7 @@ pub fn series(k: usize, points: usize) -> Vec<f64> {
 pub fn with_faults(k: usize, points: usize) -> Vec<f64> {
     let mut values = series(k, points);
     for (i, value) in values.iter_mut().enumerate() {
-        if (i * 31 + k * 17) % 997 == 0 {
+        if (i * 31 + k * 17).is_multiple_of(997) {
             *value += 40.0;
         }
     }
