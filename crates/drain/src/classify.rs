@@ -12,7 +12,8 @@
 //!   stay: a word names an event there as it does elsewhere);
 //! - a month or weekday name (`Jun`, `FRI`, `Sunday`): `<DATE>`, the words
 //!   of a written date;
-//! - a path or URL (`/a/b`, `scheme://...`): `<PATH>`;
+//! - a path or URL (`/a/b`, `scheme://...`, `C:\a`, `\\host\share`,
+//!   `a\b\c`): `<PATH>`;
 //! - anything holding a digit is a variable: `<TS>` (a date), `<TIME>`
 //!   (`hh:mm:ss`), `<IP>` (IPv4 with optional port, or IPv6), `<UUID>`,
 //!   `<HEX>` (`0x...`), and otherwise `<NUM>`; an identifier with a type
@@ -42,8 +43,9 @@ const UNDERSCORE: Class = 128;
 const COLON: Class = 256;
 const DOT: Class = 512;
 const DASH: Class = 1024;
+const BACKSLASH: Class = 2048;
 /// What `key=value`, paths, URLs and type prefixes need.
-const SPECIAL: Class = EQUALS | SLASH | UNDERSCORE | COLON;
+const SPECIAL: Class = EQUALS | SLASH | UNDERSCORE | COLON | BACKSLASH;
 
 const CLASSES: [Class; 256] = {
     let mut classes = [0; 256];
@@ -57,6 +59,7 @@ const CLASSES: [Class; 256] = {
             b'_' => UNDERSCORE | KEY,
             b'=' => EQUALS,
             b'/' => SLASH,
+            b'\\' => BACKSLASH,
             b':' => COLON,
             b'.' => DOT | KEY,
             b'-' => DASH | KEY,
@@ -288,6 +291,15 @@ fn classify(token: &str, seen: Class, keyed: bool) -> Option<(usize, &'static st
             return Some((lead, "<PATH>", 0, trail));
         }
     }
+    // A Windows path: a drive (`C:\...`), a share (`\\host\...`), or at
+    // least two separators (`dir\sub\file`).
+    if seen & BACKSLASH != 0 {
+        let drive = letters == 1 && core[1..].starts_with(b":\\");
+        let separators = core.iter().filter(|&&b| b == b'\\').count();
+        if drive || separators >= 2 {
+            return Some((lead, "<PATH>", 0, trail));
+        }
+    }
     if seen & DIGIT == 0 {
         return None;
     }
@@ -397,6 +409,10 @@ mod tests {
             ("at 2024-05-01T12:00:01.123Z start", "at <TS> start"),
             ("at 06:55:19 start", "at <TIME> start"),
             ("read /var/lib/data/file.db", "read <PATH>"),
+            (
+                r"load C:\Windows\winsxs\x86 and \\srv\share\dir (a\b) ok",
+                "load <PATH> and <PATH> (a\\b) ok",
+            ),
             ("get https://example.com/a?b=1 ok", "get <PATH> ok"),
             ("object 0xdeadbeef freed", "object <HEX> freed"),
             ("block blk_-12345 missing", "block blk_<NUM> missing"),
