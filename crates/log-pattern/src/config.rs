@@ -232,7 +232,7 @@ impl LogPatternConfig {
             sim_th: self.drain.sim_th,
             max_children: self.drain.max_children,
             max_clusters: Some(self.drain.max_clusters),
-            ..inspector_drain::DrainConfig::default()
+            ..inspector_drain::DrainConfig::recommended()
         }
     }
 
@@ -262,15 +262,25 @@ mod tests {
         Ok(config)
     }
 
-    /// Every shipped config (local, Kubernetes, compose) loads and validates.
+    /// Every shipped config (local, Kubernetes, compose) loads and
+    /// validates, and runs the engine's recommended matching (the defaults
+    /// chosen by leave-one-system-out), not a stale copy of it.
     #[test]
     fn the_shipped_configs_are_valid() {
+        let recommended = inspector_drain::DrainConfig::recommended();
         for path in inspector_runtime::config::shipped_configs("log-pattern") {
             let config: LogPatternConfig = inspector_runtime::load_config(Some(&path), [])
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             config
                 .validate()
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            let drain = config.drain_config();
+            assert_eq!(
+                (drain.depth, drain.sim_th),
+                (recommended.depth, recommended.sim_th),
+                "{}",
+                path.display()
+            );
         }
     }
 
