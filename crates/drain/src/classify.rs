@@ -121,7 +121,7 @@ pub(crate) fn mask_append(line: &str, out: &mut String) -> bool {
         } else if seen & (SPECIAL | DOT | DASH) == 0 {
             // Digits among letters and brackets only (most numbers and
             // ids): no shape but `<HEX>` or `<NUM>` is possible.
-            number(token)
+            number(token, seen)
         } else {
             classify(token, seen, true)
         };
@@ -211,20 +211,13 @@ fn calendar(token: &str) -> Option<(usize, &'static str, usize, usize)> {
     is_calendar_name(&lower[..core.len()]).then_some((lead, "<DATE>", 0, bytes.len() - end))
 }
 
-/// [`classify`] for a token holding a digit and none of `=/_:.-`.
-fn number(token: &str) -> Option<(usize, &'static str, usize, usize)> {
+/// [`classify`] for a token holding a digit and none of `=/_:.-\\`: only
+/// [`shape`]'s last two cases can apply.
+fn number(token: &str, seen: Class) -> Option<(usize, &'static str, usize, usize)> {
     let bytes = token.as_bytes();
     let (lead, end) = core_bounds(bytes);
     let core = &bytes[lead..end];
-    if core.is_empty() {
-        return None;
-    }
-    let placeholder = if core.len() > 2 && core[0] == b'0' && matches!(core[1], b'x' | b'X') {
-        "<HEX>"
-    } else {
-        "<NUM>"
-    };
-    Some((lead, placeholder, 0, bytes.len() - end))
+    (!core.is_empty()).then(|| (lead, shape(core, seen), 0, bytes.len() - end))
 }
 
 /// Where a token's core starts and ends: after its opening brackets and
