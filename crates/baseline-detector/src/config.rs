@@ -41,12 +41,17 @@ pub struct BaselineDetectorConfig {
     /// Deviation (σ) at which a value is critical.
     #[serde(default = "default_critical")]
     pub critical_sigma: f64,
-    /// Report only deviations at least as large as the largest the series
-    /// showed in its training history (the lookback): a series that strays
-    /// 6σ every week stays quiet on an ordinary week. Off: every value past
-    /// the warning σ is reported (once per cooldown).
+    /// Report only what the series has not done within `memory`: a value
+    /// further from its expected value than any before, or an hour more
+    /// disturbed (level shift, variance burst) than any before. A series
+    /// that strays 6σ every week stays quiet on an ordinary week. Off: every
+    /// value past the warning σ is reported (once per cooldown).
     #[serde(default = "default_novel_only")]
     pub novel_only: bool,
+    /// How far back "new" looks for `novel_only`: the references of every
+    /// baseline fitted within it, and the hours the detector watched.
+    #[serde(default = "default_memory", with = "humantime_serde")]
+    pub memory: Duration,
     /// Queries in flight at once.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
@@ -107,6 +112,9 @@ fn default_critical() -> f64 {
 fn default_novel_only() -> bool {
     Policy::default().thresholds.novel_only
 }
+fn default_memory() -> Duration {
+    Policy::default().memory
+}
 fn default_concurrency() -> usize {
     8
 }
@@ -152,6 +160,13 @@ impl BaselineDetectorConfig {
         if self.concurrency == 0 {
             return Err("concurrency must be at least 1".into());
         }
+        if self.memory < self.lookback {
+            return Err(format!(
+                "memory ({}) must be at least the lookback ({}): \"new\" looks at least as far back as a baseline learns",
+                humantime::format_duration(self.memory),
+                humantime::format_duration(self.lookback)
+            ));
+        }
         let mut names = HashSet::new();
         for (i, metric) in self.metrics.iter().enumerate() {
             if metric.name.trim().is_empty() {
@@ -190,6 +205,7 @@ impl BaselineDetectorConfig {
             lookback: self.lookback,
             refit_every: self.retrain_interval,
             cooldown: self.cooldown,
+            memory: self.memory,
         }
     }
 }
@@ -208,6 +224,26 @@ mod tests {
                 .validate()
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert_eq!(config.period(), 288);
+            // Shipped configs run the policy's chosen defaults (chosen on
+            // NAB, see `inspector_baseline::Policy::default`).
+            let shipped = config.policy();
+            let chosen = Policy::default();
+            assert_eq!(
+                (
+                    shipped.cooldown,
+                    shipped.memory,
+                    shipped.lookback,
+                    shipped.thresholds
+                ),
+                (
+                    chosen.cooldown,
+                    chosen.memory,
+                    chosen.lookback,
+                    chosen.thresholds
+                ),
+                "{}",
+                path.display()
+            );
         }
     }
 
@@ -229,6 +265,11 @@ mod tests {
             parse(&format!("lookback: 1d\n{base}"))
                 .unwrap_err()
                 .starts_with("lookback")
+        );
+        assert!(
+            parse(&format!("memory: 3d\n{base}"))
+                .unwrap_err()
+                .starts_with("memory")
         );
         assert!(
             parse(&format!("critical_sigma: 2\n{base}"))

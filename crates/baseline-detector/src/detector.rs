@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use inspector_baseline::{Baseline, SeriesJudge, Severity as BaselineSeverity};
+use inspector_baseline::{Baseline, BaselineError, SeriesJudge, Severity as BaselineSeverity};
 use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
 use inspector_prometheus::{MetricSource, PrometheusClient, Series, SeriesSink};
 use tokio::sync::RwLock;
@@ -72,6 +72,8 @@ struct Fitter {
     fitted: Vec<(Labels, Trained)>,
     /// "labels: no baseline: why", per series that could not be fitted.
     failed: Vec<String>,
+    /// Series with too little history yet.
+    young: usize,
 }
 
 impl SeriesSink for Fitter {
@@ -91,6 +93,9 @@ impl SeriesSink for Fitter {
                     until_ms: self.until_ms,
                 },
             )),
+            // Younger than two seasons: it is warming up (counted when a pass
+            // sees it without a model), not failing.
+            Err(BaselineError::InsufficientHistory { .. }) => self.young += 1,
             Err(e) => self.failed.push(format!("{labels:?}: no baseline: {e}")),
         }
     }
@@ -198,6 +203,7 @@ impl<S: MetricSource> Detector<S> {
                     until_ms: end_ms,
                     fitted: Vec::new(),
                     failed: Vec::new(),
+                    young: 0,
                 };
                 let result = self
                     .source
@@ -216,7 +222,11 @@ impl<S: MetricSource> Detector<S> {
                 message,
             };
             match result {
-                Ok(fitter) if fitter.fitted.is_empty() && fitter.failed.is_empty() => {
+                Ok(fitter)
+                    if fitter.fitted.is_empty()
+                        && fitter.failed.is_empty()
+                        && fitter.young == 0 =>
+                {
                     errors.push(error(format!(
                         "training query {:?} returned no series",
                         metric.query
@@ -306,7 +316,7 @@ impl<S: MetricSource> Detector<S> {
                     now_ms,
                 );
                 let assessment = verdict.assessment;
-                let (true, Some(severity)) = (verdict.reported, assessment.severity) else {
+                let (true, Some(severity)) = (verdict.reported, verdict.severity) else {
                     continue;
                 };
                 let direction = if assessment.sigma > 0.0 {
@@ -329,16 +339,15 @@ impl<S: MetricSource> Detector<S> {
                                 BaselineSeverity::Warning => Severity::Warning,
                             },
                             description: format!(
-                            "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this time of day \
-                             ({:.1}× the largest deviation in the last {})",
-                            metric.name,
-                            sample.value,
-                            assessment.sigma.abs(),
-                            assessment.expected,
-                            assessment.std,
-                            assessment.novelty,
-                            humantime::format_duration(self.config.lookback),
-                        ),
+                                "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this \
+                                 time of day ({})",
+                                metric.name,
+                                sample.value,
+                                assessment.sigma.abs(),
+                                assessment.expected,
+                                assessment.std,
+                                verdict.reason(policy.memory),
+                            ),
                             source: metric.query.clone(),
                             detected_at: now,
                             shadow: self.config.shadow,

@@ -42,6 +42,15 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
             &[
                 (&[("service", "checkout")], history(15.0)),
                 (&[("service", "search")], history(0.3)),
+                // Deployed a day ago: too young for a baseline, which is
+                // warming up, not an error.
+                (
+                    &[("service", "fresh")],
+                    history(0.0)
+                        .into_iter()
+                        .filter(|(ts, _)| *ts > t - 86_400)
+                        .collect(),
+                ),
             ],
         )
         .finish();
@@ -63,7 +72,7 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
     // Before the first fit every series is warming up, which is no error
     // (issue 12: start-up used to log one "no baseline yet" per series).
     let early = detector.detect(at(t)).await;
-    assert_eq!(early.warming_up, 2);
+    assert_eq!(early.warming_up, 3);
     assert!(
         early.errors.iter().all(|e| !e.message.contains("baseline")),
         "warming up is not an error: {:?}",
@@ -73,9 +82,18 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
 
     // Train on the seven days before t, then judge t.
     let fitted = detector.retrain(at(t - 300)).await;
-    assert_eq!(fitted, 2, "one baseline per series");
+    assert_eq!(fitted, 2, "one baseline per series old enough for one");
     let outcome = detector.detect(at(t)).await;
     assert_eq!(outcome.series_judged, 2);
+    assert_eq!(outcome.warming_up, 1, "the young series");
+    assert!(
+        outcome
+            .errors
+            .iter()
+            .all(|e| !e.message.contains("history") && !e.message.contains("baseline")),
+        "a young series is no error: {:?}",
+        outcome.errors
+    );
     assert_eq!(outcome.findings.len(), 1, "{:#?}", outcome.findings);
     let finding = &outcome.findings[0];
     assert_eq!(finding.kind(), FindingKind::DynamicAnomaly);

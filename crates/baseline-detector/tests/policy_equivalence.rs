@@ -110,14 +110,13 @@ async fn the_sensor_reports_what_the_replay_reports() {
         .iter()
         .enumerate()
         .filter_map(|(row, value)| {
-            let observation = replay.observe(*value);
-            let assessment = observation.assessment?;
-            observation.reported.then(|| {
-                let severity = match assessment.severity? {
+            let verdict = replay.observe(*value)?;
+            verdict.reported.then(|| {
+                let severity = match verdict.severity? {
                     Severity::Critical => inspector_domain::Severity::Critical,
                     Severity::Warning => inspector_domain::Severity::Warning,
                 };
-                Some((row as i64, assessment.sigma, severity))
+                Some((row as i64, verdict.assessment.sigma, severity))
             })?
         })
         .collect();

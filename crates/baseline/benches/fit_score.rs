@@ -6,15 +6,17 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use inspector_baseline::{Baseline, Thresholds, synthetic};
+use inspector_baseline::{Baseline, Policy, SeriesJudge, synthetic};
 
 const SERIES: usize = 10_000;
 const POINTS: usize = 2_016;
+const STEP_MS: i64 = 300_000;
 
 fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("baseline");
     group.throughput(Throughput::Elements(SERIES as u64));
     group.sample_size(10);
+    let policy = Policy::default();
     for (name, make) in [
         (
             "fit_and_score_10k_series_2016_points",
@@ -31,8 +33,16 @@ fn bench(c: &mut Criterion) {
                 let mut flagged = 0usize;
                 for series in &data {
                     let baseline = Baseline::fit(&series[..POINTS], 288).expect("enough history");
-                    let assessment = baseline.assess(series[POINTS], 1, Thresholds::default());
-                    flagged += usize::from(assessment.severity.is_some());
+                    // Scored as the sensor does: a judge per series.
+                    let verdict = SeriesJudge::default().judge(
+                        &policy,
+                        &baseline,
+                        0,
+                        STEP_MS,
+                        series[POINTS],
+                        STEP_MS,
+                    );
+                    flagged += usize::from(verdict.reported);
                 }
                 black_box(flagged)
             })

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use inspector_baseline::{Baseline, Thresholds, synthetic};
+use inspector_baseline::{Baseline, Policy, SeriesJudge, synthetic};
 
 fn main() {
     let count: usize = std::env::args()
@@ -16,14 +16,13 @@ fn main() {
         .collect();
     let started = Instant::now();
     let mut flagged = 0;
+    let policy = Policy::default();
     for series in &data {
         let baseline = Baseline::fit(&series[..2016], 288).expect("enough history");
-        flagged += usize::from(
-            baseline
-                .assess(series[2016], 1, Thresholds::default())
-                .severity
-                .is_some(),
-        );
+        // Scored as the sensor does: a judge per series.
+        let verdict =
+            SeriesJudge::default().judge(&policy, &baseline, 0, 300_000, series[2016], 300_000);
+        flagged += usize::from(verdict.reported);
     }
     let elapsed = started.elapsed().as_secs_f64();
     println!(

@@ -5,20 +5,8 @@
 
 use std::collections::VecDeque;
 
+use crate::Baseline;
 use crate::policy::{Policy, SeriesJudge, Verdict};
-use crate::{Assessment, Baseline};
-
-/// The verdict on one value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Observation {
-    /// `None` while there is no baseline yet.
-    pub assessment: Option<Assessment>,
-    /// The value is reported (warning or worse, not in a cooldown).
-    pub reported: bool,
-    /// Anomaly score in [0, 1] (see [`Verdict::score`]); 0 without a
-    /// baseline.
-    pub score: f64,
-}
 
 /// Streaming state of one series.
 #[derive(Debug, Clone)]
@@ -48,8 +36,9 @@ impl StreamingDetector {
         }
     }
 
-    /// Judges `value` (the next row), then adds it to the history.
-    pub fn observe(&mut self, value: f64) -> Observation {
+    /// Judges `value` (the next row), then adds it to the history. `None`
+    /// while there is no baseline yet, or for a missing value.
+    pub fn observe(&mut self, value: f64) -> Option<Verdict> {
         let at_ms = self.next * self.step_ms;
         if self.policy.refit_due(self.last_refit_ms, at_ms) {
             self.last_refit_ms = Some(at_ms);
@@ -70,22 +59,7 @@ impl StreamingDetector {
         while self.history.len() > window {
             self.history.pop_front();
         }
-        match verdict {
-            Some(Verdict {
-                assessment,
-                reported,
-                score,
-            }) => Observation {
-                assessment: Some(assessment),
-                reported,
-                score,
-            },
-            None => Observation {
-                assessment: None,
-                reported: false,
-                score: 0.0,
-            },
-        }
+        verdict
     }
 
     /// Fits on the policy's window before `at_ms` (missing rows, before the

@@ -159,7 +159,7 @@ pub fn detect(series: &Series, policy: &Policy) -> Vec<f64> {
     series
         .values
         .iter()
-        .map(|v| detector.observe(*v).score)
+        .map(|v| detector.observe(*v).map_or(0.0, |verdict| verdict.score))
         .collect()
 }
 

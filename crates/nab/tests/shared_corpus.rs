@@ -72,8 +72,9 @@ fn backtest_writes_nab_results_and_scores_them() {
 
 /// The production policy on the whole shared corpus (35 series, 55 windows),
 /// at the production threshold: a guard against regressions in the model or
-/// the policy. Measured when written: standard 50.3, reward_low_FP_rate 34.5,
-/// reward_low_FN_rate 57.8; without the novelty rule 12.2, −41.1, 31.8.
+/// the policy. Measured when written: standard 56.9, reward_low_FP_rate 50.1,
+/// reward_low_FN_rate 61.0 (one judgement per deviation against a week:
+/// 49.7, 33.2, 57.4); without the novelty rule 21.2, −46.8, 45.7.
 #[test]
 #[ignore = "needs the public corpora: set PROACTIVE_INSPECTOR_CORPORA to a folder with loghub-2k/ and nab/ and run with --include-ignored (see README)"]
 fn production_policy_on_the_whole_shared_corpus() {
@@ -86,7 +87,7 @@ fn production_policy_on_the_whole_shared_corpus() {
         .collect();
     let table = score(&series, &scores, PRODUCTION_THRESHOLD);
     let production: Vec<f64> = table.iter().map(|p| p.production).collect();
-    assert!(production[0] > 45.0, "{table:?}");
-    assert!(production[1] > 30.0, "{table:?}");
-    assert!(production[2] > 50.0, "{table:?}");
+    assert!(production[0] > 55.0, "{table:?}");
+    assert!(production[1] > 48.0, "{table:?}");
+    assert!(production[2] > 58.0, "{table:?}");
 }
