@@ -184,32 +184,27 @@ fn initial_state(values: &[f64], period: usize) -> Initial {
     // are sorted slot-wise by an odd-even transposition network of min/max
     // (branch-free, and it vectorises), with missing samples as +∞ at the
     // end, so a slot's median is read at half its finite count.
-    let mut rows: Vec<Vec<f64>> = (0..seasons)
-        .flat_map(|k| [period - 1, 0, 1].map(|shift| (k, shift)))
-        .map(|(k, shift)| {
-            let day = &values[k * period..(k + 1) * period];
-            (0..period)
-                .map(|i| day[(i + shift) % period] - centres[k])
-                .map(|v| if v.is_finite() { v } else { f64::INFINITY })
-                .collect()
-        })
-        .collect();
-    let count = rows.len();
-    for pass in 0..count {
-        for k in (pass % 2..count - 1).step_by(2) {
-            let (upper, lower) = rows.split_at_mut(k + 1);
-            for (a, b) in upper[k].iter_mut().zip(lower[0].iter_mut()) {
-                (*a, *b) = (a.min(*b), a.max(*b));
-            }
+    let count = 3 * seasons;
+    let mut rows = vec![0.0; count * period];
+    for (r, row) in rows.chunks_exact_mut(period).enumerate() {
+        // Season r / 3, rotated by -1, 0 or +1 slots (slot i holds day[i + shift]).
+        let (k, shift) = (r / 3, [period - 1, 0, 1][r % 3]);
+        let day = &values[k * period..(k + 1) * period];
+        let (head, tail) = day.split_at(shift);
+        for (slot, v) in row.iter_mut().zip(tail.iter().chain(head)) {
+            let v = v - centres[k];
+            *slot = if v.is_finite() { v } else { f64::INFINITY };
         }
     }
+    sort_slotwise(&mut rows, period);
+    let at = |r: usize, i: usize| rows[r * period + i];
     let season = (0..period)
         .map(|i| {
-            let finite = rows.iter().take_while(|row| row[i].is_finite()).count();
+            let finite = (0..count).take_while(|&r| at(r, i).is_finite()).count();
             match finite {
                 0 => 0.0,
-                n if n % 2 == 1 => rows[n / 2][i],
-                n => 0.5 * (rows[n / 2 - 1][i] + rows[n / 2][i]),
+                n if n % 2 == 1 => at(n / 2, i),
+                n => 0.5 * (at(n / 2 - 1, i) + at(n / 2, i)),
             }
         })
         .collect();
@@ -219,6 +214,26 @@ fn initial_state(values: &[f64], period: usize) -> Initial {
         centres,
         season,
         start: 0,
+    }
+}
+
+/// Sorts every column of `rows` (rows of `period` values, one after the
+/// other: an odd-even transposition network of compare-exchanges between
+/// neighbouring rows). The values are finite or
+/// +∞, never NaN, so a plain `<` select is exact and compiles to vector
+/// min/max.
+#[multiversion::multiversion(targets("x86_64+avx2+fma", "aarch64+neon"))]
+fn sort_slotwise(rows: &mut [f64], period: usize) {
+    let count = rows.len() / period;
+    for pass in 0..count {
+        for k in (pass % 2..count.saturating_sub(1)).step_by(2) {
+            let (upper, lower) = rows[k * period..(k + 2) * period].split_at_mut(period);
+            for (a, b) in upper.iter_mut().zip(lower.iter_mut()) {
+                let (x, y) = (*a, *b);
+                *a = if x < y { x } else { y };
+                *b = if x < y { y } else { x };
+            }
+        }
     }
 }
 
@@ -619,29 +634,33 @@ fn span(period: usize) -> usize {
 }
 
 /// The largest upper median of any `k` consecutive finite `values` (0 when
-/// there is no such run): a sorted window slid along, O(k) per step.
+/// there is no such run). A window's upper median exceeds the best so far
+/// exactly when `k − k/2` of its values do, and that count slides in O(1);
+/// only such windows are sorted, and the best rises each time, so a series
+/// costs about one pass.
 fn largest_window_median(values: &[f64], k: usize) -> f64 {
-    let mut sorted: Vec<u64> = Vec::with_capacity(k);
-    let mut run = 0;
+    let k = k.max(1);
+    let needed = k - k / 2;
     let mut largest = 0.0f64;
+    let mut run = 0;
+    let mut above = 0;
+    let mut window: Vec<f64> = Vec::with_capacity(k);
     for (t, &value) in values.iter().enumerate() {
         if !value.is_finite() {
-            sorted.clear();
             run = 0;
+            above = 0;
             continue;
         }
-        if run == k {
-            let leaving = order_key(values[t - k]);
-            let at = sorted.partition_point(|&x| x < leaving);
-            sorted.remove(at);
-        } else {
-            run += 1;
+        run += 1;
+        above += usize::from(value > largest);
+        if run > k {
+            above -= usize::from(values[t - k] > largest);
         }
-        let key = order_key(value);
-        let at = sorted.partition_point(|&x| x < key);
-        sorted.insert(at, key);
-        if run == k {
-            largest = largest.max(from_order_key(sorted[k / 2]));
+        if run >= k && above >= needed {
+            window.clear();
+            window.extend_from_slice(&values[t + 1 - k..=t]);
+            largest = *window.select_nth_unstable_by(k / 2, f64::total_cmp).1;
+            above = window.iter().filter(|&&v| v > largest).count();
         }
     }
     largest
