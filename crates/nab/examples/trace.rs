@@ -1,5 +1,6 @@
-//! Prints every reported row of the named NAB files: where, σ, novelty, and
-//! whether it is in a window (for reading where the points go).
+//! Prints every reported row of the named NAB files: where, σ, the evidence,
+//! and whether it is in a window (for reading where the points go). With
+//! `NEAR=0.45` it also prints the rows scoring at least that (near misses).
 //! `cargo run --release -p inspector-nab --example trace -- ../shared/data/nab nyc_taxi`
 
 use inspector_baseline::{Policy, StreamingDetector};
@@ -20,7 +21,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let Some(o) = detector.observe(*v) else {
                 continue;
             };
-            if o.reported {
+            let near = std::env::var("NEAR")
+                .ok()
+                .and_then(|v| v.parse::<f64>().ok());
+            if o.reported || near.is_some_and(|n| o.score >= n) {
                 let a = o.assessment;
                 let inside = s.windows.iter().any(|&(x, y)| i >= x && i <= y);
                 println!(
