@@ -10,7 +10,8 @@
 //! value *and* the series has not done this within the policy's memory,
 //! by one of two kinds of [`Evidence`]:
 //! - **deviation**: the value is further from its expected value than any
-//!   one-step deviation in the memory (a spike, a drop);
+//!   value in the memory (a spike, a drop): the fitted models' one-step
+//!   deviations and the values the judge itself judged;
 //! - **sustained**: the last hour's values sit a median |deviation| from
 //!   their expected values larger than in any hour of the memory: a level
 //!   shift, or a variance burst, which one spike cannot fake and which an
@@ -112,8 +113,8 @@ impl Policy {
 /// What the series had not done within the memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Evidence {
-    /// The value is further from its expected value than any one-step
-    /// deviation within the memory, by `novelty` (≥ 1 is new).
+    /// The value is further from its expected value than any within the
+    /// memory, by `novelty` (≥ 1 is new).
     Deviation { novelty: f64 },
     /// Over the last hour the values sat a median `spread` σ from their
     /// expected values, `novelty` times the most of any hour within the
@@ -208,13 +209,13 @@ pub struct SeriesJudge {
     models: VecDeque<ModelReference>,
     /// (time, deviation, σ) of the values judged within the span.
     recent: VecDeque<(i64, f64, f64)>,
-    /// (hour, largest spread judged in it), oldest first: what the judge
-    /// itself saw, since in-sample one-step residuals understate how far
-    /// hour-ahead values stray (NAB: +0.6 standard, +1.1 reward_low_FP_rate
-    /// over the models' references alone). The hours that overlap the span
-    /// being judged are left out, so a disturbance is not its own
-    /// reference.
-    hours: VecDeque<(i64, f64)>,
+    /// (hour, largest spread, largest |deviation| judged in it), oldest
+    /// first: what the judge itself saw, since in-sample one-step residuals
+    /// understate how far values an hour ahead of their fit stray (NAB, over
+    /// the models' references alone: +1.2 standard, +2.5
+    /// reward_low_FP_rate). The hours that overlap the span being judged are
+    /// left out, so a disturbance is not its own reference.
+    hours: VecDeque<(i64, f64, f64)>,
 }
 
 /// How many steps after the last training sample (`until_ms`) a value at
@@ -252,13 +253,19 @@ impl SeriesJudge {
 
         // A single value against the largest one-step deviation.
         let deviation = value - assessment.expected;
-        let largest = self.models.iter().map(|m| m.deviation).fold(0.0, f64::max);
+        let span_ms = model.span() as i64 * step_ms.max(1);
+        let largest = self
+            .hours
+            .iter()
+            .filter(|(hour, _, _)| (hour + 1) * HOUR_MS <= at_ms - span_ms)
+            .map(|h| h.2)
+            .chain(self.models.iter().map(|m| m.deviation))
+            .fold(0.0, f64::max);
         let single = Evidence::Deviation {
             novelty: novelty(deviation.abs(), largest),
         };
 
         // The last hour against the worst hour.
-        let span_ms = model.span() as i64 * step_ms.max(1);
         self.recent.push_back((at_ms, deviation, assessment.sigma));
         while self
             .recent
@@ -275,7 +282,7 @@ impl SeriesJudge {
         let seen = self
             .hours
             .iter()
-            .filter(|(hour, _)| (hour + 1) * HOUR_MS <= at_ms - span_ms)
+            .filter(|(hour, _, _)| (hour + 1) * HOUR_MS <= at_ms - span_ms)
             .map(|h| h.1)
             .chain(self.models.iter().map(|m| m.spread))
             .fold(0.0, f64::max);
@@ -288,7 +295,7 @@ impl SeriesJudge {
             novelty: if filled { novelty(spread, seen) } else { 0.0 },
             over: Duration::from_millis(span_ms.unsigned_abs()),
         };
-        self.record_hour(at_ms, spread, memory);
+        self.record_hour(at_ms, spread, deviation.abs(), memory);
 
         let evidence = if sustained.novelty() > single.novelty() {
             sustained
@@ -347,16 +354,19 @@ impl SeriesJudge {
         }
     }
 
-    fn record_hour(&mut self, at_ms: i64, spread: f64, memory_ms: i64) {
+    fn record_hour(&mut self, at_ms: i64, spread: f64, deviation: f64, memory_ms: i64) {
         let hour = at_ms.div_euclid(HOUR_MS);
         match self.hours.back_mut() {
-            Some((last, largest)) if *last == hour => *largest = largest.max(spread),
-            _ => self.hours.push_back((hour, spread)),
+            Some((last, largest, widest)) if *last == hour => {
+                *largest = largest.max(spread);
+                *widest = widest.max(deviation);
+            }
+            _ => self.hours.push_back((hour, spread, deviation)),
         }
         while self
             .hours
             .front()
-            .is_some_and(|(hour, _)| hour * HOUR_MS < at_ms - memory_ms)
+            .is_some_and(|(hour, _, _)| hour * HOUR_MS < at_ms - memory_ms)
         {
             self.hours.pop_front();
         }
