@@ -2,9 +2,11 @@
 //! (`inspector-baseline`) for every series of each configured PromQL metric
 //! from Prometheus range queries, refits in the background, and each pass
 //! publishes a `dynamic_anomaly` finding for a current value at or beyond
-//! the warning σ (critical at the critical σ) that is also larger than any
-//! deviation the series showed in its training history (`novel_only`), once
-//! per cooldown per series.
+//! the warning σ (critical at the critical σ) when the series has not done
+//! this within its memory (`novel_only`: a larger deviation than any, or a
+//! more disturbed hour than any: see `inspector_baseline::Evidence`), once
+//! per cooldown per series. The finding's text names the detector that
+//! fired and why.
 
 pub mod config;
 pub mod detector;

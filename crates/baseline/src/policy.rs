@@ -143,7 +143,7 @@ impl Verdict {
     /// Which detector fired and why, in words, for the finding's text (an
     /// LLM investigator reads it): `memory` is the policy's.
     pub fn reason(&self, memory: Duration) -> String {
-        let memory = humantime::format_duration(memory);
+        let memory = spoken(memory);
         let sigma = self.assessment.sigma;
         match self.evidence {
             Evidence::Deviation { novelty } => format!(
@@ -156,7 +156,7 @@ impl Verdict {
                 novelty,
                 over,
             } => {
-                let over = humantime::format_duration(over);
+                let over = spoken(over);
                 // The level moved when the median signed deviation carries
                 // at least half the median absolute one.
                 if shift.abs() >= 0.5 * spread * self.assessment.std {
@@ -373,6 +373,17 @@ impl SeriesJudge {
     }
 }
 
+/// A duration as a person says it in a sentence: "14 days", "1 hour",
+/// "30 minutes" (the largest whole unit), else seconds.
+fn spoken(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (count, unit) = [(86_400, "day"), (3_600, "hour"), (60, "minute")]
+        .into_iter()
+        .find(|(size, _)| seconds >= *size && seconds % size == 0)
+        .map_or((seconds, "second"), |(size, unit)| (seconds / size, unit));
+    format!("{count} {unit}{}", if count == 1 { "" } else { "s" })
+}
+
 /// `amount` over the largest seen before (∞ when nothing was seen and
 /// `amount` is not zero).
 fn novelty(amount: f64, largest: f64) -> f64 {
@@ -470,6 +481,14 @@ mod tests {
             ..Policy::default()
         };
         assert!(new(week));
+    }
+
+    #[test]
+    fn durations_read_as_spoken() {
+        assert_eq!(spoken(Duration::from_secs(14 * 86_400)), "14 days");
+        assert_eq!(spoken(Duration::from_secs(3_600)), "1 hour");
+        assert_eq!(spoken(Duration::from_secs(5_400)), "90 minutes");
+        assert_eq!(spoken(Duration::from_secs(45)), "45 seconds");
     }
 
     #[test]
