@@ -192,12 +192,92 @@ pub struct Verdict {
     pub score: f64,
 }
 
-/// The references one model brought: how far its training history strayed.
+/// The largest deviation and spread seen in a span of time.
 #[derive(Debug, Clone, Copy, PartialEq)]
-struct ModelReference {
-    until_ms: i64,
+struct Bucket {
+    start_ms: i64,
+    /// End of the latest time merged in (exclusive).
+    end_ms: i64,
     deviation: f64,
     spread: f64,
+}
+
+/// The largest deviation and spread seen, per bucket of time: an hour for
+/// the last day, a day before that. A series' state stays a few dozen
+/// buckets (under 2 KB) however long the memory, at the price of a memory
+/// that ends to the day.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Maxima {
+    /// Oldest first.
+    buckets: VecDeque<Bucket>,
+}
+
+const DAY_MS: i64 = 24 * HOUR_MS;
+
+impl Maxima {
+    /// Records what was seen at `at_ms`, then forgets the buckets that
+    /// ended before `forget_before_ms`.
+    fn add(&mut self, at_ms: i64, deviation: f64, spread: f64, forget_before_ms: i64) {
+        match self.buckets.back_mut() {
+            Some(last) if last.start_ms <= at_ms && at_ms < last.end_ms => {
+                last.deviation = last.deviation.max(deviation);
+                last.spread = last.spread.max(spread);
+            }
+            _ => {
+                let start_ms = at_ms.div_euclid(HOUR_MS) * HOUR_MS;
+                self.buckets.push_back(Bucket {
+                    start_ms,
+                    end_ms: start_ms + HOUR_MS,
+                    deviation,
+                    spread,
+                });
+                self.compact(at_ms);
+            }
+        }
+        while self
+            .buckets
+            .front()
+            .is_some_and(|b| b.end_ms < forget_before_ms)
+        {
+            self.buckets.pop_front();
+        }
+    }
+
+    /// Hours that ended a day ago or more join their day's bucket.
+    fn compact(&mut self, now_ms: i64) {
+        let mut i = 0;
+        while i < self.buckets.len() {
+            let bucket = self.buckets[i];
+            if bucket.end_ms > now_ms - DAY_MS {
+                break;
+            }
+            let day = bucket.start_ms.div_euclid(DAY_MS) * DAY_MS;
+            match i.checked_sub(1).map(|k| self.buckets[k]) {
+                Some(before) if before.start_ms == day => {
+                    let merged = &mut self.buckets[i - 1];
+                    merged.end_ms = merged.end_ms.max(bucket.end_ms);
+                    merged.deviation = merged.deviation.max(bucket.deviation);
+                    merged.spread = merged.spread.max(bucket.spread);
+                    self.buckets.remove(i);
+                }
+                _ => {
+                    self.buckets[i].start_ms = day;
+                    i += 1;
+                }
+            }
+        }
+    }
+
+    /// The largest (deviation, spread) in the buckets that ended by
+    /// `before_ms`.
+    fn largest(&self, before_ms: i64) -> (f64, f64) {
+        self.buckets
+            .iter()
+            .filter(|b| b.end_ms <= before_ms)
+            .fold((0.0, 0.0), |(d, s), b| {
+                (d.max(b.deviation), s.max(b.spread))
+            })
+    }
 }
 
 /// One series' state under the policy: when it last reported, the
@@ -205,17 +285,19 @@ struct ModelReference {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SeriesJudge {
     last_reported_ms: Option<i64>,
-    /// One per model judged with, oldest first.
-    models: VecDeque<ModelReference>,
+    /// The references of the models judged with (how far each one's
+    /// training history strayed), by the end of their training.
+    trained: Maxima,
+    last_until_ms: Option<i64>,
     /// (time, deviation, σ) of the values judged within the span.
     recent: VecDeque<(i64, f64, f64)>,
-    /// (hour, largest spread, largest |deviation| judged in it), oldest
-    /// first: what the judge itself saw, since in-sample one-step residuals
-    /// understate how far values an hour ahead of their fit stray (NAB, over
-    /// the models' references alone: +1.2 standard, +2.5
-    /// reward_low_FP_rate). The hours that overlap the span being judged are
-    /// left out, so a disturbance is not its own reference.
-    hours: VecDeque<(i64, f64, f64)>,
+    /// The largest |deviation| and spread the judge itself saw, since
+    /// in-sample one-step residuals understate how far values an hour ahead
+    /// of their fit stray (NAB, over the models' references alone: +1.2
+    /// standard, +2.5 reward_low_FP_rate). The hours that overlap the span
+    /// being judged are left out, so a disturbance is not its own
+    /// reference.
+    judged: Maxima,
 }
 
 /// How many steps after the last training sample (`until_ms`) a value at
@@ -254,13 +336,9 @@ impl SeriesJudge {
         // A single value against the largest one-step deviation.
         let deviation = value - assessment.expected;
         let span_ms = model.span() as i64 * step_ms.max(1);
-        let largest = self
-            .hours
-            .iter()
-            .filter(|(hour, _, _)| (hour + 1) * HOUR_MS <= at_ms - span_ms)
-            .map(|h| h.2)
-            .chain(self.models.iter().map(|m| m.deviation))
-            .fold(0.0, f64::max);
+        let (trained_deviation, trained_spread) = self.trained.largest(i64::MAX);
+        let (judged_deviation, judged_spread) = self.judged.largest(at_ms - span_ms);
+        let largest = trained_deviation.max(judged_deviation);
         let single = Evidence::Deviation {
             novelty: novelty(deviation.abs(), largest),
         };
@@ -279,13 +357,7 @@ impl SeriesJudge {
         scratch.clear();
         scratch.extend(self.recent.iter().map(|r| r.1));
         let shift = upper_median(&mut scratch);
-        let seen = self
-            .hours
-            .iter()
-            .filter(|(hour, _, _)| (hour + 1) * HOUR_MS <= at_ms - span_ms)
-            .map(|h| h.1)
-            .chain(self.models.iter().map(|m| m.spread))
-            .fold(0.0, f64::max);
+        let seen = trained_spread.max(judged_spread);
         // A span not yet filled (a judge just started) has no median to
         // speak of: one value would pass for an hour.
         let filled = self.recent.len() >= model.span();
@@ -295,7 +367,8 @@ impl SeriesJudge {
             novelty: if filled { novelty(spread, seen) } else { 0.0 },
             over: Duration::from_millis(span_ms.unsigned_abs()),
         };
-        self.record_hour(at_ms, spread, deviation.abs(), memory);
+        self.judged
+            .add(at_ms, deviation.abs(), spread, at_ms - memory);
 
         let evidence = if sustained.novelty() > single.novelty() {
             sustained
@@ -338,37 +411,14 @@ impl SeriesJudge {
     /// Adds a newly fitted model's references (once per model) and forgets
     /// the models trained more than `horizon_ms` before this one ended.
     fn remember(&mut self, model: &Baseline, until_ms: i64, horizon_ms: i64) {
-        if self.models.back().is_none_or(|m| m.until_ms != until_ms) {
-            self.models.push_back(ModelReference {
+        if self.last_until_ms != Some(until_ms) {
+            self.last_until_ms = Some(until_ms);
+            self.trained.add(
                 until_ms,
-                deviation: model.largest_deviation,
-                spread: model.largest_spread,
-            });
-        }
-        while self
-            .models
-            .front()
-            .is_some_and(|m| m.until_ms < until_ms - horizon_ms)
-        {
-            self.models.pop_front();
-        }
-    }
-
-    fn record_hour(&mut self, at_ms: i64, spread: f64, deviation: f64, memory_ms: i64) {
-        let hour = at_ms.div_euclid(HOUR_MS);
-        match self.hours.back_mut() {
-            Some((last, largest, widest)) if *last == hour => {
-                *largest = largest.max(spread);
-                *widest = widest.max(deviation);
-            }
-            _ => self.hours.push_back((hour, spread, deviation)),
-        }
-        while self
-            .hours
-            .front()
-            .is_some_and(|(hour, _, _)| hour * HOUR_MS < at_ms - memory_ms)
-        {
-            self.hours.pop_front();
+                model.largest_deviation,
+                model.largest_spread,
+                until_ms - horizon_ms,
+            );
         }
     }
 }
@@ -481,6 +531,35 @@ mod tests {
             ..Policy::default()
         };
         assert!(new(week));
+    }
+
+    #[test]
+    fn the_record_is_bounded_and_forgets_by_the_day() {
+        let mut record = Maxima::default();
+        let memory = 14 * DAY_MS;
+        // Sixty days of a value a minute; one large deviation on day 10.
+        for minute in 0..60 * 24 * 60 {
+            let at = minute * 60_000;
+            let deviation = if minute == 10 * 24 * 60 { 50.0 } else { 1.0 };
+            record.add(at, deviation, 0.5, at - memory);
+            assert!(record.buckets.len() <= 16 + 25, "{}", record.buckets.len());
+            let day = at / DAY_MS;
+            let (largest, _) = record.largest(at);
+            // Remembered once its hour has ended, until the memory (to the
+            // day) has passed.
+            if at >= 10 * DAY_MS + HOUR_MS && day < 24 {
+                assert_eq!(largest, 50.0, "day {day}");
+            }
+            if day >= 26 {
+                assert_eq!(largest, 1.0, "day {day}");
+            }
+        }
+        // What ended after `before` is left out.
+        let mut record = Maxima::default();
+        record.add(0, 7.0, 3.0, 0);
+        record.add(HOUR_MS + 1, 2.0, 9.0, 0);
+        assert_eq!(record.largest(HOUR_MS), (7.0, 3.0));
+        assert_eq!(record.largest(2 * HOUR_MS), (7.0, 9.0));
     }
 
     #[test]
