@@ -161,11 +161,13 @@ impl Verdict {
                 // at least half the median absolute one.
                 if shift.abs() >= 0.5 * spread * self.assessment.std {
                     format!(
-                        "level-shift detector: level shifted by {shift:+.4} over the last {over}                          (median {spread:.1}σ), {novelty:.1}× any hour in the last {memory}"
+                        "level-shift detector: level shifted by {shift:+.4} over the last {over} \
+                         (median {spread:.1}σ), {novelty:.1}× any hour in the last {memory}"
                     )
                 } else {
                     format!(
-                        "variance detector: values strayed a median {spread:.1}σ from expected over                          the last {over} (now {:.1}σ), {novelty:.1}× any hour in the last {memory}",
+                        "variance detector: values strayed a median {spread:.1}σ from expected \
+                         over the last {over} (now {:.1}σ), {novelty:.1}× any hour in the last {memory}",
                         sigma.abs()
                     )
                 }
@@ -488,6 +490,11 @@ mod tests {
             reason.starts_with("level-shift detector: level shifted by +"),
             "{reason}"
         );
+        assert!(
+            reason.contains(" over the last 1 hour (median ")
+                && reason.ends_with("any hour in the last 14 days"),
+            "{reason}"
+        );
         // Without the sustained evidence only the spike's size counts.
         assert!(after.iter().all(
             |(_, v)| !matches!(v.evidence, Evidence::Deviation { novelty } if novelty >= 1.0)
@@ -510,6 +517,10 @@ mod tests {
         assert!(*row < burst_at + 24, "row {row}");
         let reason = verdict.reason(Policy::default().memory);
         assert!(reason.starts_with("variance detector"), "{reason}");
+        assert!(
+            reason.contains("from expected over the last 1 hour (now "),
+            "{reason}"
+        );
     }
 
     #[test]
