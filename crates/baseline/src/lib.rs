@@ -86,6 +86,18 @@ pub enum BaselineError {
         needed: usize,
         period: usize,
     },
+    /// Old enough, but too many samples missing: not a young series that
+    /// will grow into a baseline (a training step finer than the scrape
+    /// interval looks like this).
+    #[error(
+        "too sparse: {finite} finite samples over {steps} steps, need {needed} (two full seasons of {period})"
+    )]
+    TooSparse {
+        finite: usize,
+        steps: usize,
+        needed: usize,
+        period: usize,
+    },
 }
 
 /// Fitted smoothing parameters.
@@ -443,9 +455,17 @@ impl Baseline {
         let history = &history[empty..];
         let finite = history.iter().filter(|v| v.is_finite()).count();
         let needed = 2 * period;
-        if history.len() < needed || finite < needed {
+        if history.len() < needed {
             return Err(BaselineError::InsufficientHistory {
                 finite,
+                needed,
+                period,
+            });
+        }
+        if finite < needed {
+            return Err(BaselineError::TooSparse {
+                finite,
+                steps: history.len(),
                 needed,
                 period,
             });
@@ -781,7 +801,14 @@ mod tests {
         assert!(err.to_string().contains("two full seasons"));
         let mut sparse = daily(3, 1.0);
         sparse.iter_mut().step_by(2).for_each(|v| *v = f64::NAN);
-        assert!(Baseline::fit(&sparse, DAY).is_err());
+        assert!(matches!(
+            Baseline::fit(&sparse, DAY),
+            Err(BaselineError::TooSparse {
+                finite: 432,
+                steps: 863,
+                ..
+            })
+        ));
     }
 
     #[test]
