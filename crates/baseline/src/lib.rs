@@ -152,13 +152,6 @@ pub struct Assessment {
     pub sigma: f64,
 }
 
-impl Assessment {
-    /// `value − expected`, in the metric's unit.
-    pub fn deviation(&self) -> f64 {
-        self.sigma * self.std
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
     Warning,
@@ -269,8 +262,9 @@ fn from_order_key(key: u64) -> f64 {
     }
 }
 
-/// Upper median of the finite values, `None` if there are none.
-fn finite_median(values: &[f64], scratch: &mut Vec<u64>) -> Option<f64> {
+/// Upper median of the finite values, `None` if there are none. The one
+/// median of the crate (the fit's, the judge's).
+pub(crate) fn finite_median(values: &[f64], scratch: &mut Vec<u64>) -> Option<f64> {
     scratch.clear();
     scratch.extend(
         values
@@ -664,7 +658,7 @@ fn largest_window_median(values: &[f64], k: usize) -> f64 {
     let mut largest = 0.0f64;
     let mut run = 0;
     let mut above = 0;
-    let mut window: Vec<f64> = Vec::with_capacity(k);
+    let mut scratch = Vec::with_capacity(k);
     for (t, &value) in values.iter().enumerate() {
         if !value.is_finite() {
             run = 0;
@@ -677,9 +671,9 @@ fn largest_window_median(values: &[f64], k: usize) -> f64 {
             above -= usize::from(values[t - k] > largest);
         }
         if run >= k && above >= needed {
-            window.clear();
-            window.extend_from_slice(&values[t + 1 - k..=t]);
-            largest = *window.select_nth_unstable_by(k / 2, f64::total_cmp).1;
+            let window = &values[t + 1 - k..=t];
+            // The run is finite, so there is a median.
+            largest = finite_median(window, &mut scratch).unwrap_or(largest);
             above = window.iter().filter(|&&v| v > largest).count();
         }
     }

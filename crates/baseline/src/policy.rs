@@ -20,7 +20,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use crate::{Assessment, Baseline, Severity, Thresholds};
+use crate::{Assessment, Baseline, Severity, Thresholds, finite_median};
 
 /// How a series is judged. One definition of every default.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -311,14 +311,6 @@ pub fn steps_ahead(at_ms: i64, until_ms: i64, step_ms: i64) -> usize {
 
 const HOUR_MS: i64 = 3_600_000;
 
-fn upper_median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return 0.0;
-    }
-    let mid = values.len() / 2;
-    *values.select_nth_unstable_by(mid, f64::total_cmp).1
-}
-
 impl SeriesJudge {
     /// Judges `value` at `at_ms` with `model`, fitted on samples up to
     /// `until_ms` at `step_ms`.
@@ -354,11 +346,12 @@ impl SeriesJudge {
         {
             self.recent.pop_front();
         }
-        let mut scratch: Vec<f64> = self.recent.iter().map(|r| r.2.abs()).collect();
-        let spread = upper_median(&mut scratch);
-        scratch.clear();
-        scratch.extend(self.recent.iter().map(|r| r.1));
-        let shift = upper_median(&mut scratch);
+        let mut values: Vec<f64> = self.recent.iter().map(|r| r.2.abs()).collect();
+        let mut scratch = Vec::with_capacity(values.len());
+        let spread = finite_median(&values, &mut scratch).unwrap_or(0.0);
+        values.clear();
+        values.extend(self.recent.iter().map(|r| r.1));
+        let shift = finite_median(&values, &mut scratch).unwrap_or(0.0);
         let seen = trained_spread.max(judged_spread);
         // A span not yet filled (a judge just started) has no median to
         // speak of: one value would pass for an hour.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use inspector_baseline::Policy;
-use inspector_nab::{PRODUCTION_THRESHOLD, PROFILES, detect, load, normalised, raw_score, score};
+use inspector_nab::{PRODUCTION_THRESHOLD, PROFILES, by_category, detect, load, normalise, score};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::args().nth(1).ok_or("usage: eval <nab dir>")?;
@@ -21,30 +21,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             row.profile, row.production, row.optimised, row.optimised_threshold
         );
     }
-    let mut categories: Vec<&str> = series
-        .iter()
-        .map(|s| s.key.split('/').next().unwrap_or_default())
-        .collect();
-    categories.dedup();
-    for category in categories {
-        let held: Vec<_> = series
-            .iter()
-            .filter(|s| s.key.starts_with(category))
-            .cloned()
-            .collect();
+    for (category, cell) in by_category(&series, &scores, PRODUCTION_THRESHOLD) {
         let cells: Vec<String> = PROFILES
             .iter()
-            .map(|p| {
-                let raw: f64 = held
-                    .iter()
-                    .map(|s| {
-                        let v = &scores[&s.key];
-                        raw_score(s, |i| v[i] >= PRODUCTION_THRESHOLD, p)
-                    })
-                    .sum();
+            .zip(cell.raw)
+            .map(|(profile, raw)| {
                 format!(
                     "{:6.1} (raw {raw:+.2})",
-                    normalised(&held, &scores, PRODUCTION_THRESHOLD, p)
+                    normalise(raw, cell.windows, profile)
                 )
             })
             .collect();

@@ -9,43 +9,34 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use inspector_baseline::{Policy, Thresholds};
-use inspector_nab::{PRODUCTION_THRESHOLD, PROFILES, Series, detect, load, raw_score};
+use inspector_nab::{
+    CategoryScore, PRODUCTION_THRESHOLD, PROFILES, Series, by_category, detect, load, normalise,
+};
 
 const DAY: u64 = 86_400;
 const HOUR: u64 = 3_600;
 
-/// Raw score per category and profile at the production threshold.
-type Raw = BTreeMap<String, [f64; 3]>;
+/// Raw scores per category at the production threshold.
+type Raw = BTreeMap<String, CategoryScore>;
 
 fn raw_by_category(series: &[Series], policy: &Policy) -> Raw {
-    let mut raw = Raw::new();
-    for one in series {
-        let scores = detect(one, policy);
-        let category = one.key.split('/').next().unwrap_or_default().to_string();
-        let cell = raw.entry(category).or_default();
-        for (k, profile) in PROFILES.iter().enumerate() {
-            cell[k] += raw_score(one, |i| scores[i] >= PRODUCTION_THRESHOLD, profile);
-        }
-    }
-    raw
+    let scores = series
+        .iter()
+        .map(|one| (one.key.clone(), detect(one, policy)))
+        .collect();
+    by_category(series, &scores, PRODUCTION_THRESHOLD)
 }
 
 /// NAB's normalised score of the categories `keep` selects, per profile.
-fn normalised(
-    raw: &Raw,
-    windows: &BTreeMap<String, usize>,
-    keep: impl Fn(&str) -> bool,
-) -> [f64; 3] {
+fn normalised(raw: &Raw, keep: impl Fn(&str) -> bool) -> [f64; 3] {
     std::array::from_fn(|k| {
-        let profile = &PROFILES[k];
-        let (sum, count) = raw
+        let (sum, windows) = raw
             .iter()
             .filter(|(category, _)| keep(category))
-            .fold((0.0, 0), |(sum, count), (category, cell)| {
-                (sum + cell[k], count + windows[category])
+            .fold((0.0, 0), |(sum, windows), (_, cell)| {
+                (sum + cell.raw[k], windows + cell.windows)
             });
-        let null = -profile.fn_ * count as f64;
-        100.0 * (sum - null) / (profile.tp * count as f64 - null)
+        normalise(sum, windows, &PROFILES[k])
     })
 }
 
@@ -54,12 +45,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .ok_or("usage: settings_sweep <nab dir>")?;
     let series = load(std::path::Path::new(&dir))?;
-    let mut windows = BTreeMap::<String, usize>::new();
-    for one in &series {
-        *windows
-            .entry(one.key.split('/').next().unwrap_or_default().to_string())
-            .or_default() += one.windows.len();
-    }
     let mut grid: Vec<(String, Policy)> = Vec::new();
     for memory_days in [7, 14, 28, 56] {
         for cooldown_hours in [6, 12, 24] {
@@ -89,17 +74,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     println!("all categories (standard, reward_low_FP_rate, reward_low_FN_rate):");
     for (name, raw) in &results {
-        let [s, fp, fn_] = normalised(raw, &windows, |_| true);
+        let [s, fp, fn_] = normalised(raw, |_| true);
         println!("  {name:<28} {s:6.1} {fp:6.1} {fn_:6.1}");
     }
     println!("leave one category out (chosen on the rest by standard + reward_low_FP_rate):");
+    let categories: Vec<String> = results
+        .first()
+        .map(|(_, raw)| raw.keys().cloned().collect())
+        .unwrap_or_default();
     let mut held_raw = Raw::new();
-    for held in windows.keys() {
+    for held in &categories {
         let (name, raw) = results
             .iter()
             .max_by(|a, b| {
                 let score = |raw: &Raw| {
-                    let [s, fp, _] = normalised(raw, &windows, |c| c != held);
+                    let [s, fp, _] = normalised(raw, |c| c != held);
                     s + fp
                 };
                 score(&a.1).total_cmp(&score(&b.1))
@@ -108,7 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("  {held:<24} chose {name}");
         held_raw.insert(held.clone(), raw[held]);
     }
-    let [s, fp, fn_] = normalised(&held_raw, &windows, |_| true);
+    let [s, fp, fn_] = normalised(&held_raw, |_| true);
     println!("  held-out scores: {s:.1} {fp:.1} {fn_:.1}");
     Ok(())
 }

@@ -341,6 +341,15 @@ pub struct ProfileScore {
     pub production_threshold: f64,
 }
 
+/// NAB's normalisation of a raw score over `windows` windows: 0 is the
+/// null detector (every window missed), 100 every window caught at its
+/// left edge with no false positive.
+pub fn normalise(raw: f64, windows: usize, profile: &Profile) -> f64 {
+    let null = -profile.fn_ * windows as f64;
+    let perfect = profile.tp * windows as f64;
+    100.0 * (raw - null) / (perfect - null)
+}
+
 /// NAB's normalised corpus score at `threshold`.
 pub fn normalised(
     series: &[Series],
@@ -356,9 +365,34 @@ pub fn normalised(
             raw_score(s, |i| values[i] >= threshold, profile)
         })
         .sum();
-    let null = -profile.fn_ * windows as f64;
-    let perfect = profile.tp * windows as f64;
-    100.0 * (raw - null) / (perfect - null)
+    normalise(raw, windows, profile)
+}
+
+/// One category's raw scores (one per profile, in [`PROFILES`] order) and
+/// its window count: what leave-one-category-out adds up.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CategoryScore {
+    pub raw: [f64; 3],
+    pub windows: usize,
+}
+
+/// Raw scores at `threshold` per category (the key's `<category>/`).
+pub fn by_category(
+    series: &[Series],
+    scores: &BTreeMap<String, Vec<f64>>,
+    threshold: f64,
+) -> BTreeMap<String, CategoryScore> {
+    let mut categories = BTreeMap::<String, CategoryScore>::new();
+    for one in series {
+        let category = one.key.split('/').next().unwrap_or_default().to_string();
+        let cell = categories.entry(category).or_default();
+        let values = &scores[&one.key];
+        for (k, profile) in PROFILES.iter().enumerate() {
+            cell.raw[k] += raw_score(one, |i| values[i] >= threshold, profile);
+        }
+        cell.windows += one.windows.len();
+    }
+    categories
 }
 
 /// Scores every profile: threshold sweep (0.00–1.00 by 0.005) and the
@@ -427,6 +461,29 @@ mod tests {
         let near = raw_score(&s, |i| i == 500 || i == 601, standard) - 1.0;
         let far = raw_score(&s, |i| i == 500 || i == 999, standard) - 1.0;
         assert!(near > -0.02 && far < -0.1, "{near} {far}");
+    }
+
+    #[test]
+    fn categories_add_up_to_the_corpus() {
+        let mut one = series(1000, vec![(500, 599)]);
+        one.key = "a/one.csv".into();
+        let mut two = series(1000, vec![(300, 399), (700, 799)]);
+        two.key = "b/two.csv".into();
+        let detections: Vec<f64> = (0..1000).map(|i| f64::from(i == 500)).collect();
+        let scores = BTreeMap::from([
+            ("a/one.csv".to_string(), detections.clone()),
+            ("b/two.csv".to_string(), detections),
+        ]);
+        let cells = by_category(&[one.clone(), two.clone()], &scores, 0.5);
+        assert_eq!(cells["a"].windows, 1);
+        assert_eq!(cells["b"].windows, 2);
+        // a: its window caught at the left edge. b: both windows missed, and
+        // row 500 is a false positive a window's length after the first.
+        assert!((cells["a"].raw[0] - 1.0).abs() < 1e-12);
+        assert!(cells["b"].raw[0] < -2.0);
+        let raw: f64 = cells.values().map(|c| c.raw[0]).sum();
+        let corpus = normalised(&[one, two], &scores, 0.5, &PROFILES[0]);
+        assert!((normalise(raw, 3, &PROFILES[0]) - corpus).abs() < 1e-9);
     }
 
     #[test]
