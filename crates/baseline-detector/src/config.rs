@@ -26,9 +26,16 @@ pub struct BaselineDetectorConfig {
     /// Time between background retrains.
     #[serde(default = "default_retrain", with = "humantime_serde")]
     pub retrain_interval: Duration,
-    /// History each baseline learns from (at least two days).
+    /// History each daily baseline learns from (at least two days).
     #[serde(default = "default_lookback", with = "humantime_serde")]
     pub lookback: Duration,
+    /// History a weekly baseline learns from, for a series whose last week
+    /// predicts it clearly better than its yesterday (weekday/weekend
+    /// traffic); `0s` fits daily baselines only. At least two weeks; the
+    /// training query then asks for this much history (Prometheus must
+    /// retain it).
+    #[serde(default = "default_weekly_lookback", with = "humantime_serde")]
+    pub weekly_lookback: Duration,
     /// Resolution of the training range query; a day must be a whole number of steps.
     #[serde(default = "default_step", with = "humantime_serde")]
     pub step: Duration,
@@ -97,6 +104,9 @@ fn default_retrain() -> Duration {
 fn default_lookback() -> Duration {
     Policy::default().lookback
 }
+fn default_weekly_lookback() -> Duration {
+    Policy::default().weekly_lookback
+}
 fn default_step() -> Duration {
     Duration::from_secs(300)
 }
@@ -140,13 +150,26 @@ impl BaselineDetectorConfig {
         if self.lookback < Duration::from_secs(2 * 86_400) {
             return Err("lookback must cover at least two days (two seasons)".into());
         }
+        if !self.weekly_lookback.is_zero()
+            && self.weekly_lookback < Duration::from_secs(14 * 86_400)
+        {
+            return Err(
+                "weekly_lookback must cover at least two weeks (two seasons), or be 0s to fit daily baselines only"
+                    .into(),
+            );
+        }
         // Training answers are streamed and fitted series by series, which
         // needs each rule's history in one request.
-        let points = self.lookback.as_secs() / self.step.as_secs().max(1);
+        let (field, history) = if self.weekly_lookback > self.lookback {
+            ("weekly_lookback", self.weekly_lookback)
+        } else {
+            ("lookback", self.lookback)
+        };
+        let points = history.as_secs() / self.step.as_secs().max(1);
         let max_points = u64::from(self.prometheus.max_points_per_request);
         if points > max_points {
             return Err(format!(
-                "lookback / step = {points} points per series; training asks them in one request, so it must be at most prometheus.max_points_per_request ({max_points}, up to 11000): use a larger step or a shorter lookback"
+                "{field} / step = {points} points per series; training asks them in one request, so it must be at most prometheus.max_points_per_request ({max_points}, up to 11000): use a larger step or a shorter {field}"
             ));
         }
         if self.interval.is_zero() || self.retrain_interval.is_zero() {
@@ -203,6 +226,7 @@ impl BaselineDetectorConfig {
                 novel_only: self.novel_only,
             },
             lookback: self.lookback,
+            weekly_lookback: self.weekly_lookback,
             refit_every: self.retrain_interval,
             cooldown: self.cooldown,
             memory: self.memory,
@@ -226,24 +250,7 @@ mod tests {
             assert_eq!(config.period(), 288);
             // Shipped configs run the policy's chosen defaults (chosen on
             // NAB, see `inspector_baseline::Policy::default`).
-            let shipped = config.policy();
-            let chosen = Policy::default();
-            assert_eq!(
-                (
-                    shipped.cooldown,
-                    shipped.memory,
-                    shipped.lookback,
-                    shipped.thresholds
-                ),
-                (
-                    chosen.cooldown,
-                    chosen.memory,
-                    chosen.lookback,
-                    chosen.thresholds
-                ),
-                "{}",
-                path.display()
-            );
+            assert_eq!(config.policy(), Policy::default(), "{}", path.display());
         }
     }
 
@@ -266,6 +273,18 @@ mod tests {
                 .unwrap_err()
                 .starts_with("lookback")
         );
+        assert!(
+            parse(&format!("weekly_lookback: 10d\n{base}"))
+                .unwrap_err()
+                .starts_with("weekly_lookback must cover")
+        );
+        assert!(parse(&format!("weekly_lookback: 0s\n{base}")).is_ok());
+        assert!(
+            parse(&format!("step: 120s\n{base}"))
+                .unwrap_err()
+                .starts_with("weekly_lookback / step")
+        );
+        assert!(parse(&format!("step: 120s\nweekly_lookback: 0s\n{base}")).is_ok());
         assert!(
             parse(&format!("memory: 3d\n{base}"))
                 .unwrap_err()

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use inspector_baseline::{Baseline, BaselineError, SeriesJudge, Severity as BaselineSeverity};
+use inspector_baseline::{
+    Baseline, BaselineError, Policy, SeriesJudge, Severity as BaselineSeverity,
+};
 use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
 use inspector_prometheus::{MetricSource, PrometheusClient, Series, SeriesSink};
 use tokio::sync::RwLock;
@@ -67,7 +69,7 @@ struct Grid {
 /// Fits each series of one rule's training answer as it is decoded.
 struct Fitter {
     grid: Grid,
-    period: usize,
+    policy: Policy,
     until_ms: i64,
     fitted: Vec<(Labels, Trained)>,
     /// "labels: no baseline: why", per series that could not be fitted.
@@ -85,7 +87,7 @@ impl SeriesSink for Fitter {
             count,
         } = self.grid;
         let values = regular_values(&series, start_ms, step_ms, count);
-        match Baseline::fit(&values, self.period) {
+        match self.policy.fit(&values, step_ms) {
             Ok(baseline) => self.fitted.push((
                 labels,
                 Trained {
@@ -187,7 +189,7 @@ impl<S: MetricSource> Detector<S> {
             DateTime::from_timestamp_millis(start_ms).unwrap_or(now),
             DateTime::from_timestamp_millis(end_ms).unwrap_or(now),
         );
-        let period = self.config.period();
+        let policy = self.config.policy();
         // Each rule's answer is decoded and fitted series by series as it
         // arrives, on a blocking thread: memory is the models plus one
         // series, not the answer.
@@ -199,7 +201,7 @@ impl<S: MetricSource> Detector<S> {
                         step_ms,
                         count,
                     },
-                    period,
+                    policy,
                     until_ms: end_ms,
                     fitted: Vec::new(),
                     failed: Vec::new(),
@@ -319,6 +321,12 @@ impl<S: MetricSource> Detector<S> {
                 let (true, Some(severity)) = (verdict.reported, verdict.severity) else {
                     continue;
                 };
+                // A weekly baseline knows the day of the week too.
+                let season = if model.baseline.period() > self.config.period() {
+                    "time of the week"
+                } else {
+                    "time of day"
+                };
                 let direction = if assessment.sigma > 0.0 {
                     "above"
                 } else {
@@ -340,7 +348,7 @@ impl<S: MetricSource> Detector<S> {
                             },
                             description: format!(
                                 "{}{what} is {:.4}, {:.1}σ {direction} its usual {:.4} ± {:.4} for this \
-                                 time of day ({})",
+                                 {season} ({})",
                                 metric.name,
                                 sample.value,
                                 assessment.sigma.abs(),

@@ -75,6 +75,33 @@ fn recorded() -> Vec<f64> {
 #[tokio::test]
 async fn the_sensor_reports_what_the_replay_reports() {
     let values = recorded();
+    let reported = sensor_and_replay(&values).await;
+    // The series has something to find: the spike, the shift, the dip.
+    assert!(reported.len() >= 2, "{reported:?}");
+}
+
+/// Twenty-five days of business traffic (weekends lower), so refits from
+/// day 14 on choose a weekly season; day 22, a weekday, runs at the
+/// weekend's level (a holiday).
+#[tokio::test]
+async fn with_a_weekly_season_too() {
+    let mut values = inspector_baseline::synthetic::business(3, 25 * 288);
+    let holiday = 22 * 288;
+    for value in &mut values[holiday..holiday + 288] {
+        *value -= 30.0;
+    }
+    let reported = sensor_and_replay(&values).await;
+    assert!(
+        reported
+            .iter()
+            .any(|(row, _, _)| (holiday as i64..holiday as i64 + 288).contains(row)),
+        "{reported:?}"
+    );
+}
+
+/// The rows (with σ and severity) the sensor reports over `values`, checked
+/// equal to the replay's.
+async fn sensor_and_replay(values: &[f64]) -> Vec<(i64, f64, inspector_domain::Severity)> {
     let yaml =
         "prometheus: { url: http://127.0.0.1:9 }\nstep: 5m\nmetrics: [{ name: m, query: m }]\n";
     let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
@@ -83,7 +110,7 @@ async fn the_sensor_reports_what_the_replay_reports() {
     let detector = Detector::new(
         config,
         Recorded {
-            values: values.clone(),
+            values: values.to_vec(),
         },
         inspector_membership::Membership::fixed(Default::default()),
         "test".into(),
@@ -120,7 +147,6 @@ async fn the_sensor_reports_what_the_replay_reports() {
             })?
         })
         .collect();
-    // The series has something to find: the spike, the shift, the dip.
-    assert!(replayed.len() >= 2, "{replayed:?}");
     assert_eq!(sensor, replayed);
+    sensor
 }

@@ -79,7 +79,7 @@ impl StreamingDetector {
                 }
             })
             .collect();
-        if let Ok(model) = Baseline::fit(&values, Policy::period(self.step_ms)) {
+        if let Ok(model) = self.policy.fit(&values, self.step_ms) {
             self.model = Some((model, window.end_ms));
         }
     }

@@ -172,7 +172,8 @@ pub struct TrendDetail {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnomalyDetail {
     pub current_value: f64,
-    /// The baseline's expected value for this time of day.
+    /// The baseline's expected value for this time of day (of the week, for
+    /// a weekly baseline).
     pub expected_mean: f64,
     /// The baseline's σ.
     pub expected_std: f64,
