@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use inspector_baseline::{Baseline, Policy, SeriesJudge, synthetic};
+use inspector_baseline::{Policy, SeriesJudge, synthetic};
 
 fn main() {
     let count: usize = std::env::args()
@@ -18,7 +18,9 @@ fn main() {
     let mut flagged = 0;
     let policy = Policy::default();
     for series in &data {
-        let baseline = Baseline::fit(&series[..2016], 288).expect("enough history");
+        let baseline = policy
+            .fit(&series[..2016], 300_000)
+            .expect("enough history");
         // Scored as the sensor does: a judge per series.
         let verdict =
             SeriesJudge::default().judge(&policy, &baseline, 0, 300_000, series[2016], 300_000);
