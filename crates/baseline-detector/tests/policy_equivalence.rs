@@ -75,9 +75,13 @@ fn recorded() -> Vec<f64> {
 #[tokio::test]
 async fn the_sensor_reports_what_the_replay_reports() {
     let values = recorded();
-    let reported = sensor_and_replay(&values).await;
+    let (reported, texts) = sensor_and_replay(&values).await;
     // The series has something to find: the spike, the shift, the dip.
     assert!(reported.len() >= 2, "{reported:?}");
+    assert!(
+        texts.iter().all(|t| t.contains(" for this time of day (")),
+        "{texts:?}"
+    );
 }
 
 /// Twenty-five days of business traffic (weekends lower), so refits from
@@ -90,18 +94,25 @@ async fn with_a_weekly_season_too() {
     for value in &mut values[holiday..holiday + 288] {
         *value -= 30.0;
     }
-    let reported = sensor_and_replay(&values).await;
+    let (reported, texts) = sensor_and_replay(&values).await;
+    let on_holiday = reported
+        .iter()
+        .position(|(row, _, _)| (holiday as i64..holiday as i64 + 288).contains(row))
+        .unwrap_or_else(|| panic!("{reported:?}"));
+    // Judged by a weekly baseline, and the finding says so.
     assert!(
-        reported
-            .iter()
-            .any(|(row, _, _)| (holiday as i64..holiday as i64 + 288).contains(row)),
-        "{reported:?}"
+        texts[on_holiday].contains(" below its usual ")
+            && texts[on_holiday].contains(" for this time of the week ("),
+        "{}",
+        texts[on_holiday]
     );
 }
 
 /// The rows (with σ and severity) the sensor reports over `values`, checked
-/// equal to the replay's.
-async fn sensor_and_replay(values: &[f64]) -> Vec<(i64, f64, inspector_domain::Severity)> {
+/// equal to the replay's, and the sensor's findings' texts.
+async fn sensor_and_replay(
+    values: &[f64],
+) -> (Vec<(i64, f64, inspector_domain::Severity)>, Vec<String>) {
     let yaml =
         "prometheus: { url: http://127.0.0.1:9 }\nstep: 5m\nmetrics: [{ name: m, query: m }]\n";
     let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
@@ -116,6 +127,7 @@ async fn sensor_and_replay(values: &[f64]) -> Vec<(i64, f64, inspector_domain::S
         "test".into(),
     );
     let mut sensor = Vec::new();
+    let mut texts = Vec::new();
     let mut last_refit = None;
     for row in 0..values.len() as i64 {
         let now_ms = row * STEP_MS;
@@ -130,6 +142,7 @@ async fn sensor_and_replay(values: &[f64]) -> Vec<(i64, f64, inspector_domain::S
                 .expect("a dynamic anomaly")
                 .deviation_sigma;
             sensor.push((row, sigma, finding.severity));
+            texts.push(finding.description.clone());
         }
     }
     let mut replay = StreamingDetector::new(policy, STEP_MS);
@@ -148,5 +161,5 @@ async fn sensor_and_replay(values: &[f64]) -> Vec<(i64, f64, inspector_domain::S
         })
         .collect();
     assert_eq!(sensor, replayed);
-    sensor
+    (sensor, texts)
 }
