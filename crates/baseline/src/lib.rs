@@ -683,6 +683,8 @@ impl Baseline {
     }
 }
 
+/// Samples in an hour (the span sustained and level evidence are measured
+/// over), at least one, for a season of `period` samples a day.
 pub(crate) fn span(period: usize) -> usize {
     (period / 24).max(1)
 }
@@ -760,36 +762,10 @@ fn window_median_range(values: &[f64], clipped: &[f64], k: usize) -> (f64, f64) 
 }
 
 /// The largest upper median of any `k` consecutive finite `values` (0 when
-/// there is no such run). A window's upper median exceeds the best so far
-/// exactly when `k − k/2` of its values do, and that count slides in O(1);
-/// only such windows are sorted, and the best rises each time, so a series
-/// costs about one pass.
+/// there is no such run): the top of [`window_median_range`], seeded at the
+/// largest value's window.
 fn largest_window_median(values: &[f64], k: usize) -> f64 {
-    let k = k.max(1);
-    let needed = k - k / 2;
-    let mut largest = 0.0f64;
-    let mut run = 0;
-    let mut above = 0;
-    let mut scratch = Vec::with_capacity(k);
-    for (t, &value) in values.iter().enumerate() {
-        if !value.is_finite() {
-            run = 0;
-            above = 0;
-            continue;
-        }
-        run += 1;
-        above += usize::from(value > largest);
-        if run > k {
-            above -= usize::from(values[t - k] > largest);
-        }
-        if run >= k && above >= needed {
-            let window = &values[t + 1 - k..=t];
-            // The run is finite, so there is a median.
-            largest = finite_median(window, &mut scratch).unwrap_or(largest);
-            above = window.iter().filter(|&&v| v > largest).count();
-        }
-    }
-    largest
+    window_median_range(values, values, k).1.max(0.0)
 }
 
 /// Smallest σ used: a constant series has zero residual scale, and then any

@@ -143,7 +143,8 @@ impl Policy {
                 // levels) come from the last `lookback`, as a daily
                 // model's do, so "new" looks back as far either way.
                 let recent = tail(self.lookback).len();
-                if let Ok(model) = Baseline::fit_spanned(weekly, 7 * day, hour(day), recent) {
+                if let Ok(model) = Baseline::fit_spanned(weekly, 7 * day, crate::span(day), recent)
+                {
                     return Ok(model);
                 }
             }
@@ -178,12 +179,6 @@ impl Policy {
 /// the edge (NAB's ambient temperature, an office with cooler weekends)
 /// flips between the two seasons from one refit to the next.
 pub const WEEKLY_EDGE: f64 = 0.8;
-
-/// Samples in an hour, the span sustained evidence is measured over (at
-/// least one), for a season of `day` samples a day.
-fn hour(day: usize) -> usize {
-    crate::span(day)
-}
 
 /// Whether last week predicts `values` clearly better than yesterday does
 /// (see [`Policy::fit`]).
