@@ -30,10 +30,11 @@ pub struct BaselineDetectorConfig {
     #[serde(default = "default_lookback", with = "humantime_serde")]
     pub lookback: Duration,
     /// History a weekly baseline learns from, for a series whose last week
-    /// predicts it clearly better than its yesterday (weekday/weekend
-    /// traffic); `0s` fits daily baselines only. At least two weeks; the
-    /// training query then asks for this much history (Prometheus must
-    /// retain it).
+    /// predicts it significantly better than its yesterday (weekday/weekend
+    /// traffic), and kept while it still does; `0s` fits daily baselines
+    /// only. At least three weeks: the test compares two weeks, each value
+    /// with the one a week before. The training query then asks for this
+    /// much history (Prometheus must retain it).
     #[serde(default = "default_weekly_lookback", with = "humantime_serde")]
     pub weekly_lookback: Duration,
     /// Resolution of the training range query; a day must be a whole number of steps.
@@ -151,10 +152,10 @@ impl BaselineDetectorConfig {
             return Err("lookback must cover at least two days (two seasons)".into());
         }
         if !self.weekly_lookback.is_zero()
-            && self.weekly_lookback < Duration::from_secs(14 * 86_400)
+            && self.weekly_lookback < Duration::from_secs(21 * 86_400)
         {
             return Err(
-                "weekly_lookback must cover at least two weeks (two seasons), or be 0s to fit daily baselines only"
+                "weekly_lookback must cover at least three weeks (two weeks of week-on-week comparisons), or be 0s to fit daily baselines only"
                     .into(),
             );
         }

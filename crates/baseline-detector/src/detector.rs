@@ -3,13 +3,13 @@
 //! One metric's failure is an error in the pass, never a stop.
 
 use inspector_membership::Membership;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use inspector_baseline::{
-    Baseline, BaselineError, Policy, SeriesJudge, Severity as BaselineSeverity,
+    Baseline, BaselineError, Policy, Season, SeriesJudge, Severity as BaselineSeverity,
 };
 use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
 use inspector_prometheus::{MetricSource, PrometheusClient, Series, SeriesSink};
@@ -70,6 +70,9 @@ struct Grid {
 struct Fitter {
     grid: Grid,
     policy: Policy,
+    /// This metric's series whose current model is weekly: a refit keeps
+    /// the weekly season until the evidence for it is gone.
+    weekly: Arc<HashSet<Labels>>,
     until_ms: i64,
     fitted: Vec<(Labels, Trained)>,
     /// "labels: no baseline: why", per series that could not be fitted.
@@ -87,7 +90,8 @@ impl SeriesSink for Fitter {
             count,
         } = self.grid;
         let values = regular_values(&series, start_ms, step_ms, count);
-        match self.policy.fit(&values, step_ms) {
+        let previous = self.weekly.contains(&labels).then_some(Season::Weekly);
+        match self.policy.fit(&values, step_ms, previous) {
             Ok(baseline) => self.fitted.push((
                 labels,
                 Trained {
@@ -190,6 +194,25 @@ impl<S: MetricSource> Detector<S> {
             DateTime::from_timestamp_millis(end_ms).unwrap_or(now),
         );
         let policy = self.config.policy();
+        // The series whose models are weekly now, per metric (read once,
+        // the lock released before any query).
+        let weekly: HashMap<String, Arc<HashSet<Labels>>> = {
+            let models = self.models.read().await;
+            let mut by_metric: HashMap<String, HashSet<Labels>> = HashMap::new();
+            for ((name, labels), trained) in &models.by_series {
+                if Policy::season(&trained.baseline, step_ms) == Season::Weekly {
+                    by_metric
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(labels.clone());
+                }
+            }
+            by_metric
+                .into_iter()
+                .map(|(name, labels)| (name, Arc::new(labels)))
+                .collect()
+        };
+        let weekly = &weekly;
         // Each rule's answer is decoded and fitted series by series as it
         // arrives, on a blocking thread: memory is the models plus one
         // series, not the answer.
@@ -202,6 +225,7 @@ impl<S: MetricSource> Detector<S> {
                         count,
                     },
                     policy,
+                    weekly: weekly.get(&metric.name).cloned().unwrap_or_default(),
                     until_ms: end_ms,
                     fitted: Vec::new(),
                     failed: Vec::new(),
@@ -322,10 +346,9 @@ impl<S: MetricSource> Detector<S> {
                     continue;
                 };
                 // A weekly baseline knows the day of the week too.
-                let season = if model.baseline.period() > self.config.period() {
-                    "time of the week"
-                } else {
-                    "time of day"
+                let season = match Policy::season(&model.baseline, step_ms) {
+                    Season::Weekly => "time of the week",
+                    Season::Daily => "time of day",
                 };
                 let direction = if assessment.sigma > 0.0 {
                     "above"

@@ -54,7 +54,7 @@ fn bench(c: &mut Criterion) {
         let data: Vec<Vec<f64>> = (0..series_count).map(|k| make(k, points + 1)).collect();
         // The season the policy picks is the one this case means to time.
         let chosen = policy
-            .fit(&data[0][..points], STEP_MS)
+            .fit(&data[0][..points], STEP_MS, None)
             .expect("enough history");
         assert_eq!(chosen.period(), period, "{name}");
         group.bench_function(name, |b| {
@@ -62,7 +62,7 @@ fn bench(c: &mut Criterion) {
                 let mut flagged = 0usize;
                 for series in &data {
                     let baseline = policy
-                        .fit(&series[..points], STEP_MS)
+                        .fit(&series[..points], STEP_MS, None)
                         .expect("enough history");
                     // Scored as the sensor does: a judge per series.
                     let verdict = SeriesJudge::default().judge(

@@ -19,7 +19,7 @@ fn main() {
     let policy = Policy::default();
     for series in &data {
         let baseline = policy
-            .fit(&series[..2016], 300_000)
+            .fit(&series[..2016], 300_000, None)
             .expect("enough history");
         // Scored as the sensor does: a judge per series.
         let verdict =

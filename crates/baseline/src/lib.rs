@@ -35,7 +35,7 @@ mod policy;
 mod streaming;
 pub mod synthetic;
 
-pub use policy::{Evidence, Policy, SeriesJudge, TrainingWindow, Verdict, steps_ahead};
+pub use policy::{Evidence, Policy, Season, SeriesJudge, TrainingWindow, Verdict, steps_ahead};
 pub use streaming::StreamingDetector;
 
 /// Robust scale factor turning a median absolute deviation into σ for

@@ -79,7 +79,11 @@ impl StreamingDetector {
                 }
             })
             .collect();
-        if let Ok(model) = self.policy.fit(&values, self.step_ms) {
+        let previous = self
+            .model
+            .as_ref()
+            .map(|(model, _)| Policy::season(model, self.step_ms));
+        if let Ok(model) = self.policy.fit(&values, self.step_ms, previous) {
             self.model = Some((model, window.end_ms));
         }
     }
