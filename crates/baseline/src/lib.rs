@@ -145,6 +145,12 @@ pub struct Baseline {
     /// one spike does not widen (∞ and −∞ when there is no such hour).
     pub lowest: f64,
     pub highest: f64,
+    /// The highest value the same history held above its seasonal profile
+    /// by more than [`CLIP_SIGMA`] (an outlier the fit set aside; −∞ when
+    /// none), and the lowest held below it (∞ when none): the values the
+    /// series' own spikes and drops reached.
+    pub highest_outlier: f64,
+    pub lowest_outlier: f64,
     span: usize,
 }
 
@@ -581,6 +587,15 @@ impl Baseline {
         // The range of its hours' levels (a spike does not widen it).
         let (lowest, highest) =
             window_median_range(&history[from..judged], &values[from..judged], span);
+        // What its outliers reached: where clipping moved a value.
+        let (mut lowest_outlier, mut highest_outlier) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (&raw, &clean) in history[from..judged].iter().zip(&values[from..judged]) {
+            if raw > clean {
+                highest_outlier = highest_outlier.max(raw);
+            } else if raw < clean {
+                lowest_outlier = lowest_outlier.min(raw);
+            }
+        }
         let magnitude = values
             .iter()
             .filter(|v| v.is_finite())
@@ -598,6 +613,8 @@ impl Baseline {
             largest_spread: largest_window_median(&deviations, span) / scale,
             lowest,
             highest,
+            highest_outlier,
+            lowest_outlier,
             span,
         })
     }
