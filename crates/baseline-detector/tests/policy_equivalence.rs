@@ -85,8 +85,8 @@ async fn the_sensor_reports_what_the_replay_reports() {
 }
 
 /// Twenty-five days of business traffic (weekends lower), so refits from
-/// day 14 on choose a weekly season; day 22, a weekday, runs at the
-/// weekend's level (a holiday).
+/// day 21 on (three weeks of history) choose a weekly season; day 22, a
+/// weekday, runs at the weekend's level (a holiday).
 #[tokio::test]
 async fn with_a_weekly_season_too() {
     let mut values = inspector_baseline::synthetic::business(3, 25 * 288);
@@ -105,6 +105,35 @@ async fn with_a_weekly_season_too() {
             && texts[on_holiday].contains(" for this time of the week ("),
         "{}",
         texts[on_holiday]
+    );
+}
+
+/// Four weeks of business traffic, then weekends stop. By day 34 the last
+/// two weeks no longer show a significant weekly advantage (t about 0.5),
+/// but some is left: a series that is weekly stays weekly until it is gone
+/// (t ≤ 0, day 35). The sensor must carry each series' season from one
+/// retrain to the next as the replay does: a spike on day 34 is judged by
+/// the weekly baseline the series still has.
+#[tokio::test]
+async fn a_weekly_season_is_kept_across_retrains() {
+    let mut values = inspector_baseline::synthetic::series(3, 35 * 288);
+    for (i, value) in values[..28 * 288].iter_mut().enumerate() {
+        if (i / 288) % 7 >= 5 {
+            *value -= 30.0;
+        }
+    }
+    // Evening, after the cooldown of the report that Sunday morning.
+    let spike = 34 * 288 + 240;
+    values[spike] += 80.0;
+    let (reported, texts) = sensor_and_replay(&values).await;
+    let at = reported
+        .iter()
+        .position(|(row, _, _)| *row == spike as i64)
+        .unwrap_or_else(|| panic!("{reported:?}"));
+    assert!(
+        texts[at].contains(" for this time of the week ("),
+        "{}",
+        texts[at]
     );
 }
 
