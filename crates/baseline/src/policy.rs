@@ -443,7 +443,7 @@ struct Bucket {
 
 /// What was seen ([`Seen`]), per bucket of time: an hour for
 /// the last day, a day before that. A series' state stays a few dozen
-/// buckets (under 2 KB) however long the memory, at the price of a memory
+/// buckets (under 3 KB) however long the memory, at the price of a memory
 /// that ends to the day.
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Record {
@@ -1131,6 +1131,7 @@ mod tests {
             let deviation = if minute == 10 * 24 * 60 { 50.0 } else { 1.0 };
             record.add(at, seen(deviation, 0.5, 1.0), at - memory);
             assert!(record.buckets.len() <= 16 + 25, "{}", record.buckets.len());
+            assert!(record.buckets.len() * std::mem::size_of::<Bucket>() < 3 * 1024);
             let day = at / DAY_MS;
             let largest = record.seen(at).deviation;
             // Remembered once its hour has ended, until the memory (to the
