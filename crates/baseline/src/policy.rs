@@ -1131,7 +1131,7 @@ mod tests {
             let deviation = if minute == 10 * 24 * 60 { 50.0 } else { 1.0 };
             record.add(at, seen(deviation, 0.5, 1.0), at - memory);
             assert!(record.buckets.len() <= 16 + 25, "{}", record.buckets.len());
-            assert!(record.buckets.len() * std::mem::size_of::<Bucket>() < 3 * 1024);
+            assert!(record.buckets.len() * size_of::<Bucket>() < 3 * 1024);
             let day = at / DAY_MS;
             let largest = record.seen(at).deviation;
             // Remembered once its hour has ended, until the memory (to the
