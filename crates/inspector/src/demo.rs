@@ -61,12 +61,12 @@ async fn replay_logs(bus: &Bus) -> anyhow::Result<(u64, u64)> {
 }
 
 /// Learns the scenario's daily request rates with the baseline detector (the
-/// service's code: training range queries, one baseline per series) and runs
-/// one detection pass, which publishes its findings and run summary.
-/// Returns how many messages it published.
-async fn detect_seasonal_spike(bus: &Bus, metrics: &SensorMetrics) -> anyhow::Result<u64> {
+/// service's code: training range queries, one baseline per series), with
+/// a pass every `interval`.
+async fn seasonal_detector(interval: Duration) -> anyhow::Result<Detector<Scenario>> {
     let yaml = format!(
-        "prometheus: {{url: 'http://scenario.invalid'}}\nmetrics:\n{}",
+        "interval: {}s\nprometheus: {{url: 'http://scenario.invalid'}}\nmetrics:\n{}",
+        interval.as_secs().max(1),
         Scenario::BASELINES
     );
     let config: BaselineDetectorConfig =
@@ -78,10 +78,15 @@ async fn detect_seasonal_spike(bus: &Bus, metrics: &SensorMetrics) -> anyhow::Re
         inspector_membership::Membership::fixed(Default::default()),
         "demo".into(),
     );
-    let now = Utc::now();
-    detector.retrain(now).await;
-    let run = inspector_baseline_detector::run_pass(&detector, bus, metrics, "demo").await;
-    Ok(u64::from(run.findings) + 1)
+    detector.retrain(Utc::now()).await;
+    Ok(detector)
+}
+
+/// One detection pass, which publishes its findings and run summary;
+/// returns how many messages it published.
+async fn baseline_pass(detector: &Detector<Scenario>, bus: &Bus, metrics: &SensorMetrics) -> u64 {
+    let run = inspector_baseline_detector::run_pass(detector, bus, metrics, "demo").await;
+    u64::from(run.findings) + 1
 }
 
 /// Runs the demo; returns the first report.
@@ -140,7 +145,8 @@ pub async fn run(
     let before = running.handle.shared().processed();
     let outcome = predictor.run_once(Utc::now()).await;
     let (log_findings, log_runs) = replay_logs(&bus).await?;
-    let baseline_messages = detect_seasonal_spike(&bus, &baseline_metrics).await?;
+    let baseline = seasonal_detector(options.interval).await?;
+    let baseline_messages = baseline_pass(&baseline, &bus, &baseline_metrics).await;
     let expected =
         before + outcome.findings.len() as u64 + 1 + log_findings + log_runs + baseline_messages;
     while running.handle.shared().processed() < expected {
@@ -190,8 +196,31 @@ pub async fn run(
             }
         }
     };
-    // The sensor runs on this task (its pass borrows the scenario).
-    tokio::join!(predictor.run(shutdown.clone()), print_reports);
+    // The baseline detector passes every interval too (else the report
+    // calls it stale), refitting as its config says.
+    let baseline_passes = async {
+        let every = baseline.config().retrain_interval;
+        let mut fitted = tokio::time::Instant::now();
+        let mut ticker = tokio::time::interval(options.interval);
+        ticker.tick().await; // The first pass is above.
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticker.tick() => {}
+            }
+            if fitted.elapsed() >= every {
+                baseline.retrain(Utc::now()).await;
+                fitted = tokio::time::Instant::now();
+            }
+            baseline_pass(&baseline, &bus, &baseline_metrics).await;
+        }
+    };
+    // The sensors run on this task (their passes borrow the scenario).
+    tokio::join!(
+        predictor.run(shutdown.clone()),
+        print_reports,
+        baseline_passes
+    );
     let _ = running.intake.await;
     let _ = server.await;
     Ok(first)

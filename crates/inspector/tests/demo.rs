@@ -109,6 +109,24 @@ fn demo_serves_the_api_until_sigterm() {
         6,
         "{context}"
     );
+    // Every sensor keeps passing (the baseline detector used to pass once,
+    // and read as stale two of its intervals later): its last run moves on
+    // and none is stale.
+    let last_run = |report: &serde_json::Value| {
+        report["sensors"]
+            .as_array()
+            .expect("sensors in the report")
+            .iter()
+            .find(|s| s["sensor"] == "baseline-detector")
+            .map(|s| s["last_run_at"].to_string())
+    };
+    let first_run = last_run(&report).expect("the baseline detector in the report");
+    std::thread::sleep(Duration::from_millis(3_500));
+    let (_, body) = inspector_test_harness::http_get(port, "/v1/report/latest").unwrap();
+    let later: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(last_run(&later), Some(first_run), "{later}");
+    let sensors = later["sensors"].as_array().unwrap();
+    assert!(sensors.iter().all(|s| s["stale"] == false), "{later}");
 
     let status = child.terminate(Duration::from_secs(15));
     assert!(status.success(), "{status}");
