@@ -14,4 +14,4 @@ pub mod service;
 
 pub use config::{BaselineDetectorConfig, WatchedMetric};
 pub use detector::{Detector, PassOutcome, SENSOR, regular_values};
-pub use service::{run_pass, serve};
+pub use service::{pass_loop, retrain_loop, run_pass, serve};

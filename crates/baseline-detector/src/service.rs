@@ -38,6 +38,55 @@ pub async fn run_pass<S: MetricSource>(
     publish_pass(bus, metrics, context, &outcome.findings, outcome.errors).await
 }
 
+/// Refits every `retrain_interval`, and at once when this instance's share
+/// of the series changes (a scale brings series without a baseline), until
+/// `shutdown`; `fitted` hears how many series each retrain fitted.
+/// Detection never waits for it.
+pub async fn retrain_loop<S: MetricSource>(
+    detector: Detector<S>,
+    mut membership: Membership,
+    shutdown: CancellationToken,
+    mut fitted: impl FnMut(usize),
+) {
+    let mut ticker = tokio::time::interval(detector.config().retrain_interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+            true = membership.changed() => {}
+        }
+        // A retrain waiting on Prometheus is dropped at shutdown.
+        let series = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            series = detector.retrain(Utc::now()) => series,
+        };
+        tracing::info!(series, "baselines refitted");
+        fitted(series);
+    }
+}
+
+/// A detection pass every `interval` until `shutdown`. In-flight queries
+/// are cancelled at shutdown; what a pass queued stays in the outbox.
+pub async fn pass_loop<S: MetricSource>(
+    detector: &Detector<S>,
+    bus: &Bus,
+    metrics: &SensorMetrics,
+    instance: &str,
+    shutdown: &CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(detector.config().interval);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = run_pass(detector, bus, metrics, instance) => {}
+        }
+    }
+}
+
 /// Errors that stop the service from starting.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -78,48 +127,17 @@ pub async fn serve(
     host.ops.set_problem(Some(
         "warming up: the first baselines are being fitted".into(),
     ));
-    let retrainer = {
-        let detector = detector.clone();
-        let shutdown = shutdown.clone();
-        let ops = host.ops.clone();
-        let every = config.retrain_interval;
-        let mut membership = membership;
-        tokio::spawn(async move {
-            let mut ticker = tokio::time::interval(every);
-            loop {
-                // A change of share (a scale) brings series without a
-                // baseline: fit them now rather than at the next hour.
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = ticker.tick() => {}
-                    true = membership.changed() => {}
-                }
-                // A retrain waiting on Prometheus is dropped at shutdown.
-                let fitted = tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    fitted = detector.retrain(Utc::now()) => fitted,
-                };
-                tracing::info!(series = fitted, "baselines refitted");
-                ops.set_problem(None);
-            }
-        })
-    };
+    let ops = host.ops.clone();
+    let retrainer = tokio::spawn(retrain_loop(
+        detector.clone(),
+        membership,
+        shutdown.clone(),
+        move |_| ops.set_problem(None),
+    ));
     let retrainer = host.ops.supervise("retrain", retrainer, shutdown.clone());
     host.ops.set_ready(true);
     tracing::info!(metrics = config.metrics.len(), "baseline-detector running");
-    let mut ticker = tokio::time::interval(config.interval);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = ticker.tick() => {}
-        }
-        // In-flight queries are cancelled at shutdown; what the pass queued
-        // stays in the outbox.
-        tokio::select! {
-            _ = shutdown.cancelled() => break,
-            _ = run_pass(&detector, &bus, &host.metrics, &instance) => {}
-        }
-    }
+    pass_loop(&detector, &bus, &host.metrics, &instance, &shutdown).await;
     let _ = retrainer.await;
     bus.drain_outbox(inspector_runtime::service_main::drain_budget())
         .await;

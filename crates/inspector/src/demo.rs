@@ -196,29 +196,27 @@ pub async fn run(
             }
         }
     };
-    // The baseline detector passes every interval too (else the report
-    // calls it stale), refitting as its config says.
-    let baseline_passes = async {
-        let every = baseline.config().retrain_interval;
-        let mut fitted = tokio::time::Instant::now();
-        let mut ticker = tokio::time::interval(options.interval);
-        ticker.tick().await; // The first pass is above.
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => break,
-                _ = ticker.tick() => {}
-            }
-            if fitted.elapsed() >= every {
-                baseline.retrain(Utc::now()).await;
-                fitted = tokio::time::Instant::now();
-            }
-            baseline_pass(&baseline, &bus, &baseline_metrics).await;
-        }
-    };
+    // The baseline detector runs the service's loops too (passing once
+    // only, the report would call it stale): a pass every interval, a
+    // refit on its schedule (each starts with one, as in the service).
+    let baseline_retrains = inspector_baseline_detector::retrain_loop(
+        baseline.clone(),
+        inspector_membership::Membership::fixed(Default::default()),
+        shutdown.clone(),
+        |_| {},
+    );
+    let baseline_passes = inspector_baseline_detector::pass_loop(
+        &baseline,
+        &bus,
+        &baseline_metrics,
+        "demo",
+        &shutdown,
+    );
     // The sensors run on this task (their passes borrow the scenario).
     tokio::join!(
         predictor.run(shutdown.clone()),
         print_reports,
+        baseline_retrains,
         baseline_passes
     );
     let _ = running.intake.await;
