@@ -72,8 +72,9 @@ fn backtest_writes_nab_results_and_scores_them() {
 
 /// The production policy on the whole shared corpus (35 series, 55 windows),
 /// at the production threshold: a guard against regressions in the model
-/// or the policy. Measured when written: 64.8, 57.2, 69.2 (before a
-/// repeat to an earlier outlier's exact value stopped counting as new:
+/// or the policy. Measured when written: 64.9, 57.6, 69.4 (before a level
+/// had to clear the range by its median's standard error: 64.8, 57.2,
+/// 69.2; before a repeat to an earlier outlier's exact value stopped counting as new:
 /// 64.5, 56.6, 69.0; two detectors and daily seasons only: 57.6, 51.7, 61.5; one judgement per deviation
 /// against a week: 49.7, 33.2, 57.4). Issue 12's bar is standard ≥ 65 and
 /// reward_low_FP_rate ≥ 55.
@@ -89,7 +90,7 @@ fn production_policy_on_the_whole_shared_corpus() {
         .collect();
     let table = score(&series, &scores, PRODUCTION_THRESHOLD);
     let production: Vec<f64> = table.iter().map(|p| p.production).collect();
-    assert!(production[0] > 64.0, "{table:?}");
-    assert!(production[1] >= 56.0, "{table:?}");
-    assert!(production[2] > 68.5, "{table:?}");
+    assert!(production[0] > 64.5, "{table:?}");
+    assert!(production[1] > 57.0, "{table:?}");
+    assert!(production[2] > 69.0, "{table:?}");
 }
