@@ -38,6 +38,9 @@ pub struct BaselineDetectorConfig {
     #[serde(default = "default_weekly_lookback", with = "humantime_serde")]
     pub weekly_lookback: Duration,
     /// Resolution of the training range query; a day must be a whole number of steps.
+    /// The sustained and level detectors judge the last hour's median, or
+    /// the last [`inspector_baseline::ROBUST_SPAN`] (3) steps' when an hour
+    /// holds fewer (a step over 20 minutes).
     #[serde(default = "default_step", with = "humantime_serde")]
     pub step: Duration,
     /// After a series is reported, it reports nothing more for this long.

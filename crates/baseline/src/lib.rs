@@ -620,7 +620,7 @@ impl Baseline {
     }
 
     /// Samples in the span sustained deviations are measured over: an hour
-    /// (a day's 24th), at least one sample.
+    /// (a day's 24th), at least [`ROBUST_SPAN`] samples.
     pub fn span(&self) -> usize {
         self.span
     }
@@ -700,10 +700,25 @@ impl Baseline {
     }
 }
 
-/// Samples in an hour (the span sustained and level evidence are measured
-/// over), at least one, for a season of `period` samples a day.
+/// The fewest samples the sustained and level evidence take a median over:
+/// the fewest whose median one outlier cannot move. An hour holds fewer
+/// when a series is sampled every 20 minutes or slower; the span is then
+/// this many samples (three hours of an hourly series), since a "median"
+/// of one value, or the mean of two, would judge single values again on
+/// other yardsticks (σ, a range of values a spike widens) and call one
+/// value a level shift. Decided from that reasoning (NAB, where it touches
+/// only ambient_temperature, hourly, and nyc_taxi, half-hourly: no change
+/// at the production policy, 64.9 / 57.6 / 69.4; leave-one-category-out
+/// 59.1 / 53.6 / 63.0 to 59.2 / 53.8 / 63.1). Leaving the two detectors out
+/// for such series instead scored 65.5 / 58.7 / 69.7 but 57.6 / 52.4 / 61.4
+/// left out, where with a 56-day memory it loses NYC taxi's snowstorm, and
+/// takes a level-shift detector from hourly business metrics.
+pub const ROBUST_SPAN: usize = 3;
+
+/// Samples in the span sustained and level evidence are measured over for a
+/// season of `period` samples a day: an hour, at least [`ROBUST_SPAN`].
 pub(crate) fn span(period: usize) -> usize {
-    (period / 24).max(1)
+    (period / 24).max(ROBUST_SPAN)
 }
 
 /// The lowest and highest median of any `k` consecutive finite `values`

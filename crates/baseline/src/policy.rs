@@ -124,7 +124,7 @@ impl Policy {
     /// `weekly_lookback` when the series has a weekly pattern, else a daily
     /// season over the last `lookback`. `previous` is the season of the
     /// series' current model, if it has one. Sustained evidence is measured
-    /// over an hour either way.
+    /// over an hour either way (at least [`crate::ROBUST_SPAN`] samples).
     ///
     /// The pattern test is a seasonal-naive one, cheap and without a fit
     /// ([`weekly_advantage`]): over the last two weeks, does the value a
@@ -291,8 +291,8 @@ pub enum Evidence {
         spread: f64,
         shift: f64,
         novelty: f64,
-        /// The span the medians are over (an hour, or one step when steps
-        /// are longer).
+        /// The span the medians are over (an hour, or
+        /// [`crate::ROBUST_SPAN`] steps when an hour holds fewer).
         over: Duration,
     },
     /// Over the last hour the values sat at a median `level`; every hour
@@ -1100,6 +1100,51 @@ mod tests {
         assert!(level_novelty(21.3, 10.0, 20.0, 1.0, 1) > 1.0);
         // More values, a tighter median.
         assert!(level_novelty(20.5, 10.0, 20.0, 2.0, 60) > 1.0);
+    }
+
+    #[test]
+    fn an_hourly_series_is_judged_over_three_samples_not_one() {
+        // Hourly samples of a daily cycle (±1 jitter), a +40 spike on day
+        // 3, then a step of +20 for good on day 9: smaller than the spike,
+        // so no single value is news, but no three hours sat that far off.
+        let mut values: Vec<f64> = synthetic::series(3, 12 * DAY)
+            .into_iter()
+            .step_by(12)
+            .collect();
+        values[3 * 24 + 8] += 40.0;
+        let step_at = 9 * 24 + 5;
+        for value in &mut values[step_at..] {
+            *value += 20.0;
+        }
+        let mut replay = StreamingDetector::new(Policy::default(), HOUR_MS);
+        let verdicts: Vec<(usize, Verdict)> = values
+            .iter()
+            .enumerate()
+            .filter_map(|(row, v)| replay.observe(*v).map(|verdict| (row, verdict)))
+            .collect();
+        assert!(verdicts.len() > 200, "{}", verdicts.len());
+        // No single value passes for an hour's level or spread.
+        let three_hours = Duration::from_secs(3 * 3_600);
+        for (row, verdict) in &verdicts {
+            match verdict.evidence {
+                Evidence::Sustained { over, .. } | Evidence::Level { over, .. } => {
+                    assert_eq!(over, three_hours, "row {row}: {verdict:?}")
+                }
+                Evidence::Deviation { .. } => {}
+            }
+        }
+        // The step is reported once two of three values sit on it.
+        let (row, verdict) = verdicts
+            .iter()
+            .find(|(row, v)| *row >= step_at && v.reported)
+            .expect("the step is reported");
+        assert!(*row <= step_at + 2, "row {row}: {verdict:?}");
+        let reason = verdict.reason(Policy::default().memory);
+        assert!(
+            reason.starts_with("level-shift detector: level shifted by +")
+                && reason.contains(" over the last 3 hours "),
+            "{reason}"
+        );
     }
 
     #[test]
