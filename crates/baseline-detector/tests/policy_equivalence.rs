@@ -12,11 +12,14 @@ use inspector_baseline_detector::{BaselineDetectorConfig, Detector};
 use inspector_prometheus::{MetricSource, PrometheusError, Sample, Series};
 
 const STEP_MS: i64 = 300_000;
+const HOUR_MS: i64 = 3_600_000;
 
-/// One recorded series, served as Prometheus would: a range query gets the
-/// rows on its grid, an instant query the row at its time.
+/// One recorded series, one row every `step_ms`, served as Prometheus
+/// would: a range query gets the rows on its grid, an instant query the row
+/// at its time.
 struct Recorded {
     values: Vec<f64>,
+    step_ms: i64,
 }
 
 impl Recorded {
@@ -25,7 +28,7 @@ impl Recorded {
             .filter_map(|row| {
                 let value = *self.values.get(usize::try_from(row).ok()?)?;
                 value.is_finite().then_some(Sample {
-                    t_ms: row * STEP_MS,
+                    t_ms: row * self.step_ms,
                     value,
                 })
             })
@@ -43,8 +46,8 @@ impl MetricSource for Recorded {
         end: DateTime<Utc>,
         _step: Duration,
     ) -> Result<Vec<Series>, PrometheusError> {
-        let first = start.timestamp_millis().div_euclid(STEP_MS);
-        let last = end.timestamp_millis().div_euclid(STEP_MS);
+        let first = start.timestamp_millis().div_euclid(self.step_ms);
+        let last = end.timestamp_millis().div_euclid(self.step_ms);
         Ok(self.series(first.max(0)..=last))
     }
 
@@ -53,7 +56,9 @@ impl MetricSource for Recorded {
         _query: &str,
         time: DateTime<Utc>,
     ) -> Result<Vec<Series>, PrometheusError> {
-        Ok(self.series(std::iter::once(time.timestamp_millis().div_euclid(STEP_MS))))
+        Ok(self.series(std::iter::once(
+            time.timestamp_millis().div_euclid(self.step_ms),
+        )))
     }
 }
 
@@ -137,20 +142,56 @@ async fn a_weekly_season_is_kept_across_retrains() {
     );
 }
 
+/// Twelve days sampled hourly (an hour holds one sample): a +40 spike on
+/// day 3, then a step of +20 for good on day 9, smaller than the spike.
+/// Both judge the hour-median evidence over three samples (three hours),
+/// and the sensor's finding says so.
+#[tokio::test]
+async fn an_hourly_series_is_judged_over_three_samples_in_both() {
+    let mut values = inspector_baseline::synthetic::hourly(3, 12);
+    values[3 * 24 + 8] += 40.0;
+    let step_at = 9 * 24 + 5;
+    for value in &mut values[step_at..] {
+        *value += 20.0;
+    }
+    let (reported, texts) = sensor_and_replay_at(&values, HOUR_MS).await;
+    let at = reported
+        .iter()
+        .position(|(row, _, _)| *row >= step_at as i64)
+        .unwrap_or_else(|| panic!("{reported:?}"));
+    assert!(
+        texts[at].contains("level-shift detector: level shifted by +")
+            && texts[at].contains(" over the last 3 hours "),
+        "{}",
+        texts[at]
+    );
+}
+
 /// The rows (with σ and severity) the sensor reports over `values`, checked
 /// equal to the replay's, and the sensor's findings' texts.
 async fn sensor_and_replay(
     values: &[f64],
 ) -> (Vec<(i64, f64, inspector_domain::Severity)>, Vec<String>) {
-    let yaml =
-        "prometheus: { url: http://127.0.0.1:9 }\nstep: 5m\nmetrics: [{ name: m, query: m }]\n";
-    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
+    sensor_and_replay_at(values, STEP_MS).await
+}
+
+/// [`sensor_and_replay`] for a series with a row every `step_ms`.
+async fn sensor_and_replay_at(
+    values: &[f64],
+    step_ms: i64,
+) -> (Vec<(i64, f64, inspector_domain::Severity)>, Vec<String>) {
+    let yaml = format!(
+        "prometheus: {{ url: http://127.0.0.1:9 }}\nstep: {}s\nmetrics: [{{ name: m, query: m }}]\n",
+        step_ms / 1000
+    );
+    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(&yaml).unwrap();
     config.validate().unwrap();
     let policy = config.policy();
     let detector = Detector::new(
         config,
         Recorded {
             values: values.to_vec(),
+            step_ms,
         },
         inspector_membership::Membership::fixed(Default::default()),
         "test".into(),
@@ -159,7 +200,7 @@ async fn sensor_and_replay(
     let mut texts = Vec::new();
     let mut last_refit = None;
     for row in 0..values.len() as i64 {
-        let now_ms = row * STEP_MS;
+        let now_ms = row * step_ms;
         let now = DateTime::from_timestamp_millis(now_ms).unwrap();
         if policy.refit_due(last_refit, now_ms) {
             last_refit = Some(now_ms);
@@ -174,7 +215,7 @@ async fn sensor_and_replay(
             texts.push(finding.description.clone());
         }
     }
-    let mut replay = StreamingDetector::new(policy, STEP_MS);
+    let mut replay = StreamingDetector::new(policy, step_ms);
     let replayed: Vec<_> = values
         .iter()
         .enumerate()

@@ -1107,10 +1107,7 @@ mod tests {
         // Hourly samples of a daily cycle (±1 jitter), a +40 spike on day
         // 3, then a step of +20 for good on day 9: smaller than the spike,
         // so no single value is news, but no three hours sat that far off.
-        let mut values: Vec<f64> = synthetic::series(3, 12 * DAY)
-            .into_iter()
-            .step_by(12)
-            .collect();
+        let mut values = synthetic::hourly(3, 12);
         values[3 * 24 + 8] += 40.0;
         let step_at = 9 * 24 + 5;
         for value in &mut values[step_at..] {

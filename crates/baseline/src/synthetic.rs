@@ -15,6 +15,12 @@ pub fn series(k: usize, points: usize) -> Vec<f64> {
         .collect()
 }
 
+/// [`series`] sampled hourly (every twelfth point), `days` long: a series
+/// whose hour holds one sample.
+pub fn hourly(k: usize, days: usize) -> Vec<f64> {
+    series(k, days * 288).into_iter().step_by(12).collect()
+}
+
 /// [`series`] as production sees it: spikes of +40 (about one in 997
 /// points) and an hour-long gap (12 missing points, NaN) per series, so
 /// the clipping, robust scale and gap handling are part of what is timed.
