@@ -131,8 +131,9 @@ pub struct Baseline {
     /// Robust one-step residual scale (σ).
     pub scale: f64,
     /// Largest one-step deviation (absolute, in the metric's unit) from the
-    /// fitted forecast in the raw history, except its last hour (a day's
-    /// 24th): how far this series strays on an ordinary week. See
+    /// fitted forecast in the raw history, except its last [`Self::span`]
+    /// (an hour, at least [`ROBUST_SPAN`] samples): how far this series
+    /// strays on an ordinary week. See
     /// [`Thresholds::novel_only`].
     pub largest_deviation: f64,
     /// Largest median |one-step deviation| (in σ) over any [`Self::span`]

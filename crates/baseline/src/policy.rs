@@ -1086,6 +1086,25 @@ mod tests {
     }
 
     #[test]
+    fn coarse_steps_down_to_a_day_are_judged_without_a_panic() {
+        // At a 6 h, 12 h or 1 d step the three-sample span is longer than a
+        // day's quarter, half, or the day itself; with gaps, a spike and a
+        // drop to zero, every value after the first fit is judged.
+        for (step_ms, per_day) in [(6 * HOUR_MS, 4), (12 * HOUR_MS, 2), (24 * HOUR_MS, 1)] {
+            let mut values: Vec<f64> = synthetic::hourly(3, 40)
+                .into_iter()
+                .step_by(24 / per_day)
+                .collect();
+            values[10 * per_day] = f64::NAN;
+            values[20 * per_day] += 500.0;
+            values[30 * per_day] = 0.0;
+            let mut replay = StreamingDetector::new(Policy::default(), step_ms);
+            let judged = values.iter().filter_map(|v| replay.observe(*v)).count();
+            assert!(judged > 20 * per_day, "step {step_ms}: {judged}");
+        }
+    }
+
+    #[test]
     fn a_level_within_its_own_sampling_error_of_the_edge_is_not_new() {
         // Twelve values of σ 2: the median's standard error is
         // √(π/2 / 12) × 2 ≈ 0.72. Hours before sat between 10 and 20.
