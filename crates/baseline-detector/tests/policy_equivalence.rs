@@ -167,6 +167,28 @@ async fn an_hourly_series_is_judged_over_three_samples_in_both() {
     );
 }
 
+/// Ten days that have seen ±15 spikes and an hour 12 off, then three hours
+/// flapping +6, −6, 0 on day 9: both find it by the variance evidence,
+/// whose changes the sensor takes between samples a step apart in time.
+#[tokio::test]
+async fn flapping_is_found_by_its_changes_in_both() {
+    let mut values = inspector_baseline::synthetic::seasoned(3, 10);
+    let flap_at = 9 * 288 + 60;
+    inspector_baseline::synthetic::flap(&mut values, flap_at, 36);
+    let (reported, texts) = sensor_and_replay(&values).await;
+    let at = reported
+        .iter()
+        .position(|(row, _, _)| *row >= flap_at as i64)
+        .unwrap_or_else(|| panic!("{reported:?}"));
+    assert!(reported[at].0 < flap_at as i64 + 12, "{reported:?}");
+    assert!(
+        texts[at].contains("variance detector: values moved a median ")
+            && texts[at].contains(" from one sample to the next over the last 1 hour, "),
+        "{}",
+        texts[at]
+    );
+}
+
 /// The rows (with σ and severity) the sensor reports over `values`, checked
 /// equal to the replay's, and the sensor's findings' texts.
 async fn sensor_and_replay(

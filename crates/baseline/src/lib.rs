@@ -22,9 +22,10 @@
 //! judges values up to a refit interval after the fit).
 //!
 //! The fit also records how far the series strays on its own: the largest
-//! one-step deviation, and the largest median |deviation| over any
-//! [`Baseline::span`] (an hour): the references [`Policy`]'s judge compares
-//! new values with.
+//! one-step deviation, the largest median |deviation| over any
+//! [`Baseline::span`] (an hour), the range of its hours' medians and its
+//! roughest hour (median change from one sample to the next): the
+//! references [`Policy`]'s judge compares new values with.
 //!
 //! Missing samples (NaN/±Inf, gaps) are skipped: the state advances on its
 //! own forecast. Fewer than two full seasons of finite history is an error,
@@ -140,6 +141,11 @@ pub struct Baseline {
     /// consecutive samples of the same history: how disturbed its worst
     /// hour was.
     pub largest_spread: f64,
+    /// Largest median |x_t − x_{t−1}| (in the metric's unit) over any
+    /// [`Self::span`] consecutive samples of the same history: how rough
+    /// its roughest hour was, whatever its level or forecast. ∞ (nothing is
+    /// rougher) when a span holds fewer than [`ROUGHNESS_CHANGES`] changes.
+    pub largest_roughness: f64,
     /// The lowest and highest median of any [`Self::span`] consecutive
     /// samples of the raw history, except its last hour (as for
     /// [`Self::largest_deviation`]): the range of its hours' levels, which
@@ -612,6 +618,7 @@ impl Baseline {
             scale,
             largest_deviation,
             largest_spread: largest_window_median(&deviations, span) / scale,
+            largest_roughness: largest_roughness(&history[from..judged], span),
             lowest,
             highest,
             highest_outlier,
@@ -715,6 +722,28 @@ impl Baseline {
 /// left out, where with a 56-day memory it loses NYC taxi's snowstorm, and
 /// takes a level-shift detector from hourly business metrics.
 pub const ROBUST_SPAN: usize = 3;
+
+/// The fewest changes from one sample to the next that the roughness
+/// (variance) evidence takes a median over: one outlying sample moves two
+/// changes, and a median of five is moved by neither. A span must hold six
+/// samples, so a series sampled every 10 minutes or finer has the
+/// evidence; coarser series do not (their hours would be judged on two
+/// changes, one spike).
+pub const ROUGHNESS_CHANGES: usize = 5;
+
+/// The largest median |x_t − x_{t−1}| over any `span` consecutive samples
+/// of `history` (missing samples break the run), or ∞ when a span holds
+/// fewer than [`ROUGHNESS_CHANGES`] changes.
+fn largest_roughness(history: &[f64], span: usize) -> f64 {
+    let changes_per_span = span.saturating_sub(1);
+    if changes_per_span < ROUGHNESS_CHANGES {
+        return f64::INFINITY;
+    }
+    let changes: Vec<f64> = std::iter::once(f64::NAN)
+        .chain(history.windows(2).map(|pair| (pair[1] - pair[0]).abs()))
+        .collect();
+    largest_window_median(&changes, changes_per_span)
+}
 
 /// Samples in the span sustained and level evidence are measured over for a
 /// season of `period` samples a day: an hour, at least [`ROBUST_SPAN`].
@@ -1044,6 +1073,31 @@ mod tests {
             window_median_range(&[f64::NAN; 5], &[0.0; 5], 2),
             (f64::INFINITY, f64::NEG_INFINITY)
         );
+    }
+
+    #[test]
+    fn the_roughest_hour_is_its_median_change_and_a_spike_does_not_make_one() {
+        // Changes of 1 everywhere (a sawtooth 0, 1, 0, 1 ...), one spike of
+        // +50 (two changes of 49-50) and one step of +20 (one change).
+        let mut values: Vec<f64> = (0..200).map(|i| (i % 2) as f64).collect();
+        values[50] += 50.0;
+        for value in &mut values[120..] {
+            *value += 20.0;
+        }
+        assert_eq!(largest_roughness(&values, 12), 1.0);
+        // An hour of changes of 3 is rougher; a gap breaks the run, so the
+        // changes across it are not counted.
+        for (k, value) in values[150..162].iter_mut().enumerate() {
+            *value += 3.0 * (k % 2) as f64;
+        }
+        assert_eq!(largest_roughness(&values, 12), 4.0);
+        values[156] = f64::NAN;
+        assert_eq!(largest_roughness(&values, 12), 1.0);
+        // Too few changes in a span for a median one spike cannot move.
+        assert_eq!(largest_roughness(&values, ROUGHNESS_CHANGES), f64::INFINITY);
+        // Six samples before the gap are five changes of 4.
+        assert_eq!(largest_roughness(&values, ROUGHNESS_CHANGES + 1), 4.0);
+        assert_eq!(largest_roughness(&[], 12), 0.0);
     }
 
     #[test]

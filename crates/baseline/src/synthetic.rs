@@ -21,6 +21,29 @@ pub fn hourly(k: usize, days: usize) -> Vec<f64> {
     series(k, days * 288).into_iter().step_by(12).collect()
 }
 
+/// [`series`] (`days` long) that has done it all before: spikes of ±15 a
+/// day on days 3-7 and an hour sat +12 off on day 4, so that no single
+/// value of ±6 and no hour of them is news for it.
+pub fn seasoned(k: usize, days: usize) -> Vec<f64> {
+    let mut values = series(k, days * 288);
+    for day in 3..days.min(8) {
+        values[day * 288 + 50] += 15.0;
+        values[day * 288 + 170] -= 15.0;
+    }
+    if let Some(hour) = values.get_mut(4 * 288 + 200..4 * 288 + 212) {
+        hour.iter_mut().for_each(|value| *value += 12.0);
+    }
+    values
+}
+
+/// Adds +6, −6, 0 in turn to `values[at..at + len]`: a series flapping
+/// between values it has reached before.
+pub fn flap(values: &mut [f64], at: usize, len: usize) {
+    for (k, value) in values[at..at + len].iter_mut().enumerate() {
+        *value += [6.0, -6.0, 0.0][k % 3];
+    }
+}
+
 /// [`series`] as production sees it: spikes of +40 (about one in 997
 /// points) and an hour-long gap (12 missing points, NaN) per series, so
 /// the clipping, robust scale and gap handling are part of what is timed.

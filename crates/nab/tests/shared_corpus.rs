@@ -72,7 +72,9 @@ fn backtest_writes_nab_results_and_scores_them() {
 
 /// The production policy on the whole shared corpus (35 series, 55 windows),
 /// at the production threshold: a guard against regressions in the model
-/// or the policy. Measured when written: 64.9, 57.6, 69.4 (before a level
+/// or the policy. Measured when written: 66.4, 58.7, 70.9 (before the
+/// variance evidence, an hour's median change between samples: 64.9, 57.6,
+/// 69.4; before a level
 /// had to clear the range by its median's standard error: 64.8, 57.2,
 /// 69.2; before a repeat to an earlier outlier's exact value stopped counting as new:
 /// 64.5, 56.6, 69.0; two detectors and daily seasons only: 57.6, 51.7, 61.5; one judgement per deviation
@@ -90,7 +92,7 @@ fn production_policy_on_the_whole_shared_corpus() {
         .collect();
     let table = score(&series, &scores, PRODUCTION_THRESHOLD);
     let production: Vec<f64> = table.iter().map(|p| p.production).collect();
-    assert!(production[0] > 64.5, "{table:?}");
-    assert!(production[1] > 57.0, "{table:?}");
-    assert!(production[2] > 69.0, "{table:?}");
+    assert!(production[0] > 66.0, "{table:?}");
+    assert!(production[1] > 58.5, "{table:?}");
+    assert!(production[2] > 70.5, "{table:?}");
 }
