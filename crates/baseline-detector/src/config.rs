@@ -40,7 +40,9 @@ pub struct BaselineDetectorConfig {
     /// Resolution of the training range query; a day must be a whole number of steps.
     /// The sustained and level detectors judge the last hour's median, or
     /// the last [`inspector_baseline::ROBUST_SPAN`] (3) steps' when an hour
-    /// holds fewer (a step over 20 minutes).
+    /// holds fewer (a step over 20 minutes). The variance detector needs
+    /// [`inspector_baseline::ROUGHNESS_CHANGES`] (5) changes in an hour, so
+    /// a step of 10 minutes or less.
     #[serde(default = "default_step", with = "humantime_serde")]
     pub step: Duration,
     /// After a series is reported, it reports nothing more for this long.
@@ -53,8 +55,10 @@ pub struct BaselineDetectorConfig {
     #[serde(default = "default_critical")]
     pub critical_sigma: f64,
     /// Report only what the series has not done within `memory`: a value
-    /// further from its expected value than any before, or an hour more
-    /// disturbed (level shift, variance burst) than any before. A series
+    /// further from its expected value than any before, an hour more
+    /// disturbed (level shift, variance burst) or rougher (median change
+    /// between samples) than any before, or an hour's level outside every
+    /// hour's before. A series
     /// that strays 6σ every week stays quiet on an ordinary week. Off: every
     /// value past the warning σ is reported (once per cooldown).
     #[serde(default = "default_novel_only")]

@@ -3,8 +3,9 @@
 //! from Prometheus range queries, refits in the background, and each pass
 //! publishes a `dynamic_anomaly` finding for a current value at or beyond
 //! the warning σ (critical at the critical σ) when the series has not done
-//! this within its memory (`novel_only`: a larger deviation than any, or a
-//! more disturbed hour than any: see `inspector_baseline::Evidence`), once
+//! this within its memory (`novel_only`: a larger deviation than any, a
+//! more disturbed or rougher hour than any, an hour's level outside every
+//! hour's: see `inspector_baseline::Evidence`), once
 //! per cooldown per series. The finding's text names the detector that
 //! fired and why.
 

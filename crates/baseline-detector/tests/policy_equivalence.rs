@@ -189,6 +189,53 @@ async fn flapping_is_found_by_its_changes_in_both() {
     );
 }
 
+/// The same flapping at production's cadence: a pass every minute at a
+/// 5-minute step (the shipped config), so the sensor judges each row five
+/// times. Its changes are taken a step apart, as the training history's
+/// are, and it finds the flapping as the replay does, within the hour.
+#[tokio::test]
+async fn flapping_is_found_with_a_pass_every_minute() {
+    let mut values = inspector_baseline::synthetic::seasoned(3, 10);
+    let flap_at = 9 * 288 + 60;
+    inspector_baseline::synthetic::flap(&mut values, flap_at, 36);
+    let yaml = "prometheus: { url: http://127.0.0.1:9 }\nmetrics: [{ name: m, query: m }]\n";
+    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
+    assert_eq!(config.step_ms(), STEP_MS);
+    let policy = config.policy();
+    let detector = Detector::new(
+        config,
+        Recorded {
+            values: values.clone(),
+            step_ms: STEP_MS,
+        },
+        inspector_membership::Membership::fixed(Default::default()),
+        "test".into(),
+    );
+    let mut found = Vec::new();
+    let mut last_refit = None;
+    for pass in 0..values.len() as i64 * 5 {
+        let now_ms = pass * 60_000;
+        let now = DateTime::from_timestamp_millis(now_ms).unwrap();
+        if policy.refit_due(last_refit, now_ms) {
+            last_refit = Some(now_ms);
+            detector.retrain(now).await;
+        }
+        for finding in detector.detect(now).await.findings {
+            found.push((now_ms / STEP_MS, finding.description.clone()));
+        }
+    }
+    let day9: Vec<_> = found.iter().filter(|(row, _)| *row >= 9 * 288).collect();
+    let (row, text) = day9.first().unwrap_or_else(|| panic!("{found:?}"));
+    assert!(
+        (flap_at as i64..flap_at as i64 + 12).contains(row),
+        "{found:?}"
+    );
+    assert!(
+        text.contains("variance detector: values moved a median "),
+        "{text}"
+    );
+}
+
 /// The rows (with σ and severity) the sensor reports over `values`, checked
 /// equal to the replay's, and the sensor's findings' texts.
 async fn sensor_and_replay(

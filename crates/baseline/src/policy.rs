@@ -422,7 +422,7 @@ impl Verdict {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Verdict {
     pub assessment: Assessment,
-    /// The strongest of the three kinds of evidence (the largest novelty).
+    /// The strongest of the four kinds of evidence (the largest novelty).
     pub evidence: Evidence,
     /// By σ (warning from the warning σ, critical from the critical σ),
     /// when the evidence is new or novelty is not required; else `None`.
@@ -692,29 +692,25 @@ impl SeriesJudge {
             },
             over: Duration::from_millis(span_ms.unsigned_abs()),
         };
-        // The hour's roughness: its changes from one sample to the next
-        // (pairs a step apart; a gap's is not one), once the hour is filled
-        // and holds enough changes that a spike cannot make it.
+        // The hour's roughness: its changes over one step, as the training
+        // history's are, once the hour is filled and holds enough changes
+        // that a spike cannot make it.
         values.clear();
-        values.extend(
-            self.recent
-                .iter()
-                .zip(self.recent.iter().skip(1))
-                .map(|(a, b)| {
-                    if b.0 - a.0 == step_ms {
-                        (b.3 - a.3).abs()
-                    } else {
-                        f64::NAN
-                    }
-                }),
-        );
+        values.extend(step_changes(&self.recent, step_ms.max(1)));
         let changes = values.iter().filter(|v| v.is_finite()).count();
-        let roughness = finite_median(&values, &mut scratch)
-            .filter(|_| filled && changes >= crate::ROUGHNESS_CHANGES);
+        let roughness = finite_median(&values, &mut scratch).filter(|_| {
+            filled && model.span() > crate::ROUGHNESS_CHANGES && changes >= crate::ROUGHNESS_CHANGES
+        });
         let variance = Evidence::Variance {
             roughness: roughness.unwrap_or(0.0),
             largest: seen.roughness,
-            novelty: roughness.map_or(0.0, |r| roughness_novelty(r, seen.roughness, changes)),
+            // The changes' sampling error is that of the hour's steps: a
+            // sensor judging every minute at a 5-minute step pairs each
+            // value with the one a step before, and those overlapping
+            // changes are no more independent than the hour's 11 steps.
+            novelty: roughness.map_or(0.0, |r| {
+                roughness_novelty(r, seen.roughness, changes.min(model.span() - 1))
+            }),
             over: Duration::from_millis(span_ms.unsigned_abs()),
         };
         self.judged.add(
@@ -803,6 +799,30 @@ impl SeriesJudge {
             );
         }
     }
+}
+
+/// |change| of each judged value (time, _, _, value) over one step: against
+/// the latest value at least `step_ms` before it, if that is less than two
+/// steps before (a gap's change is not one). The replay judges a value a
+/// step, so these are its consecutive changes; the sensor judges at every
+/// pass (a minute at a 5-minute step), and a change between two passes a
+/// minute apart is not the 5-minute change the training history's
+/// references measure.
+fn step_changes(
+    recent: &VecDeque<(i64, f64, f64, f64)>,
+    step_ms: i64,
+) -> impl Iterator<Item = f64> + '_ {
+    let mut before = 0;
+    recent
+        .iter()
+        .enumerate()
+        .filter_map(move |(j, &(t, _, _, value))| {
+            while before + 1 < j && recent[before + 1].0 <= t - step_ms {
+                before += 1;
+            }
+            let (s, _, _, earlier) = recent[before];
+            (before < j && s <= t - step_ms && t - s < 2 * step_ms).then(|| (value - earlier).abs())
+        })
 }
 
 /// A duration as a person says it in a sentence: "14 days", "1 hour",
@@ -1253,6 +1273,34 @@ mod tests {
         assert!(level_novelty(21.3, 10.0, 20.0, 1.0, 1) > 1.0);
         // More values, a tighter median.
         assert!(level_novelty(20.5, 10.0, 20.0, 2.0, 60) > 1.0);
+    }
+
+    #[test]
+    fn changes_are_taken_over_a_step_whatever_the_judging_cadence() {
+        let judged = |times: &[i64]| -> VecDeque<(i64, f64, f64, f64)> {
+            // The value at a time is its step's number, squared: a change
+            // over one step tells which steps it spans.
+            times
+                .iter()
+                .map(|&t| (t, 0.0, 0.0, ((t / STEP_MS) * (t / STEP_MS)) as f64))
+                .collect()
+        };
+        let changes = |times: &[i64]| step_changes(&judged(times), STEP_MS).collect::<Vec<_>>();
+        // The replay: a value a step, consecutive changes.
+        let steps: Vec<i64> = (0..4).map(|k| k * STEP_MS).collect();
+        assert_eq!(changes(&steps), [1.0, 3.0, 5.0]);
+        // The sensor, a pass a minute: each value against the one a step
+        // (five passes) before, never against the pass a minute before.
+        let minutes: Vec<i64> = (0..16).map(|k| k * 60_000).collect();
+        let found = changes(&minutes);
+        assert_eq!(found.len(), 11, "{found:?}");
+        assert_eq!(&found[..5], [1.0; 5]);
+        assert_eq!(&found[5..10], [3.0; 5]);
+        // Across a gap of two steps or more there is no change.
+        let gap = [0, STEP_MS, 3 * STEP_MS, 4 * STEP_MS];
+        assert_eq!(changes(&gap), [1.0, 7.0]);
+        assert!(changes(&[]).is_empty());
+        assert!(changes(&[0]).is_empty());
     }
 
     #[test]

@@ -13,9 +13,10 @@
 //! twelve times on 2014-03-09, the US change to summer time, after an
 //! hour that never came) and event-driven gaps (rogue_agent_key_hold is
 //! sessions hours to days apart). A replay on the timestamps, gaps as
-//! missing steps as Prometheus leaves them, was measured: 63.4 / 55.9 /
-//! 67.7 against 64.9 / 57.6 / 69.4, from reading the summer-time hour as a
-//! gap and from the sparse sessions leaving too few samples to fit on.
+//! missing steps as Prometheus leaves them, was measured (before the
+//! variance evidence): 63.4 / 55.9 / 67.7 against 64.9 / 57.6 / 69.4, from
+//! reading the summer-time hour as a gap and from the sparse sessions
+//! leaving too few samples to fit on.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
