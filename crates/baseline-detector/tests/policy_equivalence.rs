@@ -1,7 +1,9 @@
 //! The sensor and the NAB replay run one policy: the detector, driven over
 //! a recorded series through a `MetricSource` (retrains when the policy
 //! says, a pass every step), reports exactly the rows the replay
-//! (`StreamingDetector`) reports, with the same σ and severity.
+//! (`StreamingDetector`) reports, with the same σ and severity. The same
+//! recorded source also drives the sensor at production's cadence (a pass
+//! a minute) and through values near f64::MAX.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -234,6 +236,58 @@ async fn flapping_is_found_with_a_pass_every_minute() {
         text.contains("variance detector: values moved a median "),
         "{text}"
     );
+}
+
+/// Values near f64::MAX, as Prometheus may return them: a series swinging
+/// between ±f64::MAX gets no baseline and says why in the pass's errors; an
+/// ordinary series reaching f64::MAX once is reported with a σ that is a
+/// number (it saturates), which the wire format accepts.
+#[tokio::test]
+async fn values_near_the_largest_float_are_an_error_or_a_finite_sigma() {
+    let detector = |values: Vec<f64>| {
+        let yaml = "prometheus: { url: http://127.0.0.1:9 }\nmetrics: [{ name: m, query: m }]\n";
+        let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
+        Detector::new(
+            config,
+            Recorded {
+                values,
+                step_ms: STEP_MS,
+            },
+            inspector_membership::Membership::fixed(Default::default()),
+            "test".into(),
+        )
+    };
+    let at = |row: i64| DateTime::from_timestamp_millis(row * STEP_MS).unwrap();
+    let swinging: Vec<f64> = (0..4 * 288)
+        .map(|i| if i % 2 == 0 { f64::MAX } else { -f64::MAX })
+        .collect();
+    let sensor = detector(swinging);
+    sensor.retrain(at(3 * 288)).await;
+    let outcome = sensor.detect(at(3 * 288)).await;
+    assert!(outcome.findings.is_empty(), "{:?}", outcome.findings);
+    assert!(
+        outcome
+            .errors
+            .iter()
+            .any(|e| e.message.contains("values too large to model")),
+        "{:?}",
+        outcome.errors
+    );
+
+    let mut once = inspector_baseline::synthetic::series(3, 4 * 288);
+    let row = 3 * 288 + 7;
+    once[row] = f64::MAX;
+    let sensor = detector(once);
+    sensor.retrain(at(row as i64)).await;
+    let outcome = sensor.detect(at(row as i64)).await;
+    let [finding] = outcome.findings.as_slice() else {
+        panic!("{outcome:?}");
+    };
+    assert_eq!(finding.anomaly().unwrap().deviation_sigma, f64::MAX);
+    use inspector_domain::wire::WireMessage;
+    let decoded =
+        inspector_domain::Finding::from_bytes(&finding.to_bytes()).expect("the wire accepts it");
+    assert_eq!(decoded.anomaly().unwrap().deviation_sigma, f64::MAX);
 }
 
 /// The rows (with σ and severity) the sensor reports over `values`, checked

@@ -99,6 +99,10 @@ pub enum BaselineError {
         needed: usize,
         period: usize,
     },
+    /// The values are so large (near f64::MAX) that the model's arithmetic
+    /// overflows: no finite baseline fits them.
+    #[error("values too large to model: the history reaches {magnitude:e}, and the fit overflowed")]
+    Overflow { magnitude: f64 },
 }
 
 /// Fitted smoothing parameters.
@@ -535,9 +539,12 @@ impl Baseline {
             .iter()
             .enumerate()
             .map(|(t, &v)| {
-                let expected = profile(t);
-                if v.is_finite() {
-                    v.clamp(expected - clip, expected + clip)
+                let (low, high) = (profile(t) - clip, profile(t) + clip);
+                // Values near f64::MAX overflow the profile to ±∞ or NaN:
+                // `clamp` panics on such bounds, and there is nothing to
+                // hold the value to.
+                if v.is_finite() && low <= high {
+                    v.clamp(low, high)
                 } else {
                     v
                 }
@@ -609,6 +616,16 @@ impl Baseline {
             .map(|v| v.abs())
             .fold(0.0, f64::max);
         let scale = raw_scale.max(scale_floor(magnitude));
+        // Values near f64::MAX overflow the recursions: a model whose state
+        // is not finite would judge every value NaN σ, so it is an error
+        // (the sensor keeps the series' last model and says why).
+        if !(fitted.level.is_finite()
+            && fitted.trend.is_finite()
+            && scale.is_finite()
+            && fitted.season.iter().all(|s| s.is_finite()))
+        {
+            return Err(BaselineError::Overflow { magnitude });
+        }
         Ok(Baseline {
             smoothing: s,
             level: fitted.level,
@@ -674,7 +691,10 @@ impl Baseline {
         Assessment {
             expected,
             std,
-            sigma: (value - expected) / std,
+            // A value near f64::MAX is infinitely many σ off in floating
+            // point; the finding's σ must stay a number (the wire format
+            // rejects ∞), so it saturates.
+            sigma: ((value - expected) / std).clamp(-f64::MAX, f64::MAX),
         }
     }
 
@@ -1098,6 +1118,24 @@ mod tests {
         // Six samples before the gap are five changes of 4.
         assert_eq!(largest_roughness(&values, ROUGHNESS_CHANGES + 1), 4.0);
         assert_eq!(largest_roughness(&[], 12), 0.0);
+    }
+
+    #[test]
+    fn values_near_the_largest_float_are_an_error_not_a_nan_model() {
+        let swinging: Vec<f64> = (0..3 * DAY)
+            .map(|i| if i % 2 == 0 { f64::MAX } else { -f64::MAX })
+            .collect();
+        let error = Baseline::fit(&swinging, DAY).unwrap_err();
+        assert!(matches!(error, BaselineError::Overflow { .. }), "{error}");
+        assert!(error.to_string().contains("too large"), "{error}");
+        // An ordinary series with such a spike fits, and the spike is
+        // judged a finite number of σ off.
+        let mut spiked = daily(3, 1.0);
+        spiked[DAY + 7] = f64::MAX;
+        let baseline = Baseline::fit(&spiked, DAY).unwrap();
+        let assessment = baseline.assess(f64::MAX, 1);
+        assert_eq!(assessment.sigma, f64::MAX);
+        assert_eq!(baseline.assess(-f64::MAX, 1).sigma, -f64::MAX);
     }
 
     #[test]

@@ -709,7 +709,11 @@ impl SeriesJudge {
             // value with the one a step before, and those overlapping
             // changes are no more independent than the hour's 11 steps.
             novelty: roughness.map_or(0.0, |r| {
-                roughness_novelty(r, seen.roughness, changes.min(model.span() - 1))
+                roughness_novelty(
+                    r,
+                    seen.roughness,
+                    changes.min(model.span().saturating_sub(1)),
+                )
             }),
             over: Duration::from_millis(span_ms.unsigned_abs()),
         };
@@ -817,11 +821,13 @@ fn step_changes(
         .iter()
         .enumerate()
         .filter_map(move |(j, &(t, _, _, value))| {
-            while before + 1 < j && recent[before + 1].0 <= t - step_ms {
+            let a_step_before = t.saturating_sub(step_ms);
+            while before + 1 < j && recent[before + 1].0 <= a_step_before {
                 before += 1;
             }
             let (s, _, _, earlier) = recent[before];
-            (before < j && s <= t - step_ms && t - s < 2 * step_ms).then(|| (value - earlier).abs())
+            let within = t.saturating_sub(s) < step_ms.saturating_mul(2);
+            (before < j && s <= a_step_before && within).then(|| (value - earlier).abs())
         })
 }
 
@@ -1255,6 +1261,48 @@ mod tests {
             let mut replay = StreamingDetector::new(Policy::default(), step_ms);
             let judged = values.iter().filter_map(|v| replay.observe(*v)).count();
             assert!(judged > 20 * per_day, "step {step_ms}: {judged}");
+        }
+    }
+
+    #[test]
+    fn extreme_values_are_judged_without_a_panic_and_scores_stay_scores() {
+        // What Prometheus may return: values near f64::MAX of either sign,
+        // subnormals, ±∞ and NaN among ordinary ones, runs of one value.
+        let odd = [
+            f64::MAX,
+            -f64::MAX,
+            1e308,
+            f64::MIN_POSITIVE,
+            5e-324,
+            0.0,
+            -0.0,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ];
+        let mut values = synthetic::series(3, 12 * DAY);
+        for (k, value) in values.iter_mut().enumerate() {
+            if k % 97 == 0 || (5 * DAY..5 * DAY + 30).contains(&k) {
+                *value = odd[k % odd.len()];
+            }
+        }
+        let mut all_odd = vec![f64::MAX; 3 * DAY];
+        all_odd.extend(odd.iter().cycle().take(3 * DAY));
+        for values in [values, all_odd] {
+            let mut replay = StreamingDetector::new(Policy::default(), STEP_MS);
+            for (row, value) in values.iter().enumerate() {
+                if let Some(verdict) = replay.observe(*value) {
+                    assert!(
+                        (0.0..=1.0).contains(&verdict.score),
+                        "row {row}: {verdict:?}"
+                    );
+                    assert!(
+                        verdict.assessment.sigma.is_finite(),
+                        "row {row}: {verdict:?}"
+                    );
+                    let _ = verdict.reason(Policy::default().memory);
+                }
+            }
         }
     }
 
