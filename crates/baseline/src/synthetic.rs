@@ -1,5 +1,6 @@
-//! Deterministic synthetic series for benchmarks and the statsmodels
-//! comparison (the Python script computes the same formulas).
+//! Deterministic synthetic series for benchmarks, the statsmodels
+//! comparison (the Python script computes the same formulas of [`series`])
+//! and the policy's tests (the sensor/replay equivalence among them).
 
 /// Series `k`: 7 days at 5 minutes (2,016 points): a daily cycle whose
 /// amplitude and phase depend on `k`, a slow trend, and jitter in [-1, 1].
