@@ -170,13 +170,18 @@ async fn an_hourly_series_is_judged_over_three_samples_in_both() {
 }
 
 /// Ten days that have seen ±15 spikes and an hour 12 off, then three hours
-/// flapping +6, −6, 0 on day 9: both find it by the variance evidence,
-/// whose changes the sensor takes between samples a step apart in time.
-#[tokio::test]
-async fn flapping_is_found_by_its_changes_in_both() {
+/// flapping +6, −6, 0 on day 9 (from the row returned).
+fn flapping() -> (Vec<f64>, usize) {
     let mut values = inspector_baseline::synthetic::seasoned(3, 10);
     let flap_at = 9 * 288 + 60;
     inspector_baseline::synthetic::flap(&mut values, flap_at, 36);
+    (values, flap_at)
+}
+
+/// [`flapping`]: both find it by the variance evidence.
+#[tokio::test]
+async fn flapping_is_found_by_its_changes_in_both() {
+    let (values, flap_at) = flapping();
     let (reported, texts) = sensor_and_replay(&values).await;
     let at = reported
         .iter()
@@ -197,35 +202,18 @@ async fn flapping_is_found_by_its_changes_in_both() {
 /// are, and it finds the flapping as the replay does, within the hour.
 #[tokio::test]
 async fn flapping_is_found_with_a_pass_every_minute() {
-    let mut values = inspector_baseline::synthetic::seasoned(3, 10);
-    let flap_at = 9 * 288 + 60;
-    inspector_baseline::synthetic::flap(&mut values, flap_at, 36);
+    let (values, flap_at) = flapping();
+    // The shipped step, which `recorded_detector` states.
     let yaml = "prometheus: { url: http://127.0.0.1:9 }\nmetrics: [{ name: m, query: m }]\n";
-    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
-    assert_eq!(config.step_ms(), STEP_MS);
-    let policy = config.policy();
-    let detector = Detector::new(
-        config,
-        Recorded {
-            values: values.clone(),
-            step_ms: STEP_MS,
-        },
-        inspector_membership::Membership::fixed(Default::default()),
-        "test".into(),
-    );
-    let mut found = Vec::new();
-    let mut last_refit = None;
-    for pass in 0..values.len() as i64 * 5 {
-        let now_ms = pass * 60_000;
-        let now = DateTime::from_timestamp_millis(now_ms).unwrap();
-        if policy.refit_due(last_refit, now_ms) {
-            last_refit = Some(now_ms);
-            detector.retrain(now).await;
-        }
-        for finding in detector.detect(now).await.findings {
-            found.push((now_ms / STEP_MS, finding.description.clone()));
-        }
-    }
+    let shipped: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
+    assert_eq!(shipped.step_ms(), STEP_MS);
+    let (detector, policy) = recorded_detector(&values, STEP_MS);
+    let passes = (0..values.len() as i64 * 5).map(|pass| pass * 60_000);
+    let found: Vec<(i64, String)> = run_passes(&detector, &policy, passes)
+        .await
+        .into_iter()
+        .map(|(now_ms, finding)| (now_ms / STEP_MS, finding.description.clone()))
+        .collect();
     let day9: Vec<_> = found.iter().filter(|(row, _)| *row >= 9 * 288).collect();
     let (row, text) = day9.first().unwrap_or_else(|| panic!("{found:?}"));
     assert!(
@@ -244,19 +232,7 @@ async fn flapping_is_found_with_a_pass_every_minute() {
 /// number (it saturates), which the wire format accepts.
 #[tokio::test]
 async fn values_near_the_largest_float_are_an_error_or_a_finite_sigma() {
-    let detector = |values: Vec<f64>| {
-        let yaml = "prometheus: { url: http://127.0.0.1:9 }\nmetrics: [{ name: m, query: m }]\n";
-        let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(yaml).unwrap();
-        Detector::new(
-            config,
-            Recorded {
-                values,
-                step_ms: STEP_MS,
-            },
-            inspector_membership::Membership::fixed(Default::default()),
-            "test".into(),
-        )
-    };
+    let detector = |values: Vec<f64>| recorded_detector(&values, STEP_MS).0;
     let at = |row: i64| DateTime::from_timestamp_millis(row * STEP_MS).unwrap();
     let swinging: Vec<f64> = (0..4 * 288)
         .map(|i| if i % 2 == 0 { f64::MAX } else { -f64::MAX })
@@ -298,11 +274,12 @@ async fn sensor_and_replay(
     sensor_and_replay_at(values, STEP_MS).await
 }
 
-/// [`sensor_and_replay`] for a series with a row every `step_ms`.
-async fn sensor_and_replay_at(
+/// The detector (shipped defaults but for `step_ms`) over `values`, one
+/// row every `step_ms`, and the policy it runs.
+fn recorded_detector(
     values: &[f64],
     step_ms: i64,
-) -> (Vec<(i64, f64, inspector_domain::Severity)>, Vec<String>) {
+) -> (Detector<Recorded>, inspector_baseline::Policy) {
     let yaml = format!(
         "prometheus: {{ url: http://127.0.0.1:9 }}\nstep: {}s\nmetrics: [{{ name: m, query: m }}]\n",
         step_ms / 1000
@@ -319,24 +296,47 @@ async fn sensor_and_replay_at(
         inspector_membership::Membership::fixed(Default::default()),
         "test".into(),
     );
-    let mut sensor = Vec::new();
-    let mut texts = Vec::new();
+    (detector, policy)
+}
+
+/// A detection pass at each of `passes` (ms), with a retrain first whenever
+/// the policy says one is due: the findings, with their pass's time.
+async fn run_passes(
+    detector: &Detector<Recorded>,
+    policy: &inspector_baseline::Policy,
+    passes: impl Iterator<Item = i64>,
+) -> Vec<(i64, inspector_domain::Finding)> {
+    let mut found = Vec::new();
     let mut last_refit = None;
-    for row in 0..values.len() as i64 {
-        let now_ms = row * step_ms;
+    for now_ms in passes {
         let now = DateTime::from_timestamp_millis(now_ms).unwrap();
         if policy.refit_due(last_refit, now_ms) {
             last_refit = Some(now_ms);
             detector.retrain(now).await;
         }
         for finding in detector.detect(now).await.findings {
-            let sigma = finding
-                .anomaly()
-                .expect("a dynamic anomaly")
-                .deviation_sigma;
-            sensor.push((row, sigma, finding.severity));
-            texts.push(finding.description.clone());
+            found.push((now_ms, finding));
         }
+    }
+    found
+}
+
+/// [`sensor_and_replay`] for a series with a row every `step_ms`.
+async fn sensor_and_replay_at(
+    values: &[f64],
+    step_ms: i64,
+) -> (Vec<(i64, f64, inspector_domain::Severity)>, Vec<String>) {
+    let (detector, policy) = recorded_detector(values, step_ms);
+    let passes = (0..values.len() as i64).map(|row| row * step_ms);
+    let mut sensor = Vec::new();
+    let mut texts = Vec::new();
+    for (now_ms, finding) in run_passes(&detector, &policy, passes).await {
+        let sigma = finding
+            .anomaly()
+            .expect("a dynamic anomaly")
+            .deviation_sigma;
+        sensor.push((now_ms / step_ms, sigma, finding.severity));
+        texts.push(finding.description.clone());
     }
     let mut replay = StreamingDetector::new(policy, step_ms);
     let replayed: Vec<_> = values

@@ -751,14 +751,20 @@ pub const ROBUST_SPAN: usize = 3;
 /// changes, one spike).
 pub const ROUGHNESS_CHANGES: usize = 5;
 
+/// Whether a span of `span` samples holds [`ROUGHNESS_CHANGES`] changes:
+/// the one rule the fit's reference and the judge's evidence share.
+pub(crate) fn roughness_measurable(span: usize) -> bool {
+    span.saturating_sub(1) >= ROUGHNESS_CHANGES
+}
+
 /// The largest median |x_t − x_{t−1}| over any `span` consecutive samples
 /// of `history` (missing samples break the run), or ∞ when a span holds
-/// fewer than [`ROUGHNESS_CHANGES`] changes.
+/// too few changes ([`roughness_measurable`]).
 fn largest_roughness(history: &[f64], span: usize) -> f64 {
-    let changes_per_span = span.saturating_sub(1);
-    if changes_per_span < ROUGHNESS_CHANGES {
+    if !roughness_measurable(span) {
         return f64::INFINITY;
     }
+    let changes_per_span = span - 1;
     let changes: Vec<f64> = std::iter::once(f64::NAN)
         .chain(history.windows(2).map(|pair| (pair[1] - pair[0]).abs()))
         .collect();

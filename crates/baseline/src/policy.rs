@@ -618,6 +618,7 @@ impl SeriesJudge {
         // at a quiet hour: `only_deviations_beyond_the_historys_largest_are_novel`.)
         let deviation = value - assessment.expected;
         let span_ms = model.span() as i64 * step_ms.max(1);
+        let over = Duration::from_millis(span_ms.unsigned_abs());
         let seen = self
             .trained
             .seen(i64::MAX)
@@ -667,7 +668,7 @@ impl SeriesJudge {
             } else {
                 0.0
             },
-            over: Duration::from_millis(span_ms.unsigned_abs()),
+            over,
         };
         let range = Evidence::Level {
             level,
@@ -690,7 +691,7 @@ impl SeriesJudge {
             } else {
                 0.0
             },
-            over: Duration::from_millis(span_ms.unsigned_abs()),
+            over,
         };
         // The hour's roughness: its changes over one step, as the training
         // history's are, once the hour is filled and holds enough changes
@@ -699,7 +700,9 @@ impl SeriesJudge {
         values.extend(step_changes(&self.recent, step_ms.max(1)));
         let changes = values.iter().filter(|v| v.is_finite()).count();
         let roughness = finite_median(&values, &mut scratch).filter(|_| {
-            filled && model.span() > crate::ROUGHNESS_CHANGES && changes >= crate::ROUGHNESS_CHANGES
+            filled
+                && crate::roughness_measurable(model.span())
+                && changes >= crate::ROUGHNESS_CHANGES
         });
         let variance = Evidence::Variance {
             roughness: roughness.unwrap_or(0.0),
@@ -715,7 +718,7 @@ impl SeriesJudge {
                     changes.min(model.span().saturating_sub(1)),
                 )
             }),
-            over: Duration::from_millis(span_ms.unsigned_abs()),
+            over,
         };
         self.judged.add(
             at_ms,
