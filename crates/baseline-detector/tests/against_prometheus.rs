@@ -1,6 +1,7 @@
 //! The baseline detector against a real Prometheus with seven days of
 //! backfilled 5-minute history: a spike is critical with the right σ, the
-//! ordinary daily peak is not reported, a broken metric is an error only.
+//! ordinary daily peak is not reported, a broken metric is an error only;
+//! values near f64::MAX are an error or a saturated σ, never a panic.
 
 use chrono::{DateTime, Utc};
 use inspector_baseline_detector::{BaselineDetectorConfig, Detector};
@@ -20,6 +21,24 @@ fn daily(t: i64, peak_at: i64) -> f64 {
 
 fn at(seconds: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(seconds, 0).unwrap()
+}
+
+/// The detector (defaults) against `prometheus`, watching `metrics` (YAML
+/// list items).
+fn detector(prometheus: &PrometheusServer, metrics: &str) -> Detector {
+    let yaml = format!(
+        "prometheus: {{url: '{}'}}\nmetrics:\n{metrics}",
+        prometheus.url()
+    );
+    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(&yaml).unwrap();
+    config.validate().unwrap();
+    let client = PrometheusClient::new(config.prometheus.clone()).unwrap();
+    Detector::new(
+        config,
+        client,
+        inspector_membership::Membership::fixed(Default::default()),
+        "baseline-0".into(),
+    )
 }
 
 #[tokio::test]
@@ -67,18 +86,9 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
         )
         .finish();
     let prometheus = PrometheusServer::start_with_openmetrics(&text);
-    let yaml = format!(
-        "prometheus: {{url: '{}'}}\nmetrics:\n  - {{name: requests, query: requests, description: request rate}}\n  - {{name: broken, query: 'rate(requests[', description: typo}}\n",
-        prometheus.url()
-    );
-    let config: BaselineDetectorConfig = inspector_runtime::load_config_from_str(&yaml).unwrap();
-    config.validate().unwrap();
-    let client = PrometheusClient::new(config.prometheus.clone()).unwrap();
-    let detector = Detector::new(
-        config,
-        client,
-        inspector_membership::Membership::fixed(Default::default()),
-        "baseline-0".into(),
+    let detector = detector(
+        &prometheus,
+        "  - {name: requests, query: requests, description: request rate}\n  - {name: broken, query: 'rate(requests[', description: typo}\n",
     );
 
     // Before the first fit every series is warming up, which is no error
@@ -144,4 +154,53 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
     // Cooldown: the same spike a step later is not reported again.
     let again = detector.detect(at(t)).await;
     assert!(again.findings.is_empty());
+}
+
+/// Values near f64::MAX, stored in and answered by a real Prometheus: a
+/// series swinging between ±f64::MAX gets no baseline, and the pass says
+/// why; an ordinary series at f64::MAX now is critical, with a σ that
+/// saturates at f64::MAX instead of ∞ (the wire format rejects ∞).
+#[tokio::test]
+async fn values_near_the_largest_float_are_an_error_or_a_finite_sigma() {
+    inspector_runtime::install_crypto_provider();
+    let t = Utc::now().timestamp() / 300 * 300 - 600;
+    let week = |value: &dyn Fn(i64, i64) -> f64| -> Vec<(i64, f64)> {
+        (0..=2016)
+            .map(|k| {
+                let ts = t - 7 * 86_400 + k * 300;
+                (ts, value(k, ts))
+            })
+            .collect()
+    };
+    let swinging = week(&|k, _| if k % 2 == 0 { f64::MAX } else { -f64::MAX });
+    let mut once = week(&|k, ts| daily(ts, t) + jitter(k));
+    once.last_mut().unwrap().1 = f64::MAX;
+    let text = OpenMetrics::new()
+        .gauge(
+            "load",
+            &[
+                (&[("host", "swinging")], swinging),
+                (&[("host", "once")], once),
+            ],
+        )
+        .finish();
+    let prometheus = PrometheusServer::start_with_openmetrics(&text);
+    let detector = detector(&prometheus, "  - {name: load, query: load}\n");
+    assert_eq!(detector.retrain(at(t - 300)).await, 1, "only `once` fits");
+    let outcome = detector.detect(at(t)).await;
+    assert!(
+        outcome
+            .errors
+            .iter()
+            .any(|e| e.message.contains("swinging")
+                && e.message.contains("values too large to model")),
+        "{:?}",
+        outcome.errors
+    );
+    let [finding] = outcome.findings.as_slice() else {
+        panic!("{outcome:#?}");
+    };
+    assert_eq!(finding.labels["host"], "once");
+    assert_eq!(finding.severity, Severity::Critical);
+    assert_eq!(finding.anomaly().unwrap().deviation_sigma, f64::MAX);
 }
