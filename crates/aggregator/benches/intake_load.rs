@@ -33,8 +33,15 @@ fn findings(n: usize, conditions: Option<usize>, stem: &str) -> Vec<Finding> {
     (0..n)
         .map(|i| {
             let key = conditions.map_or(i, |c| i % c).to_string();
-            let mut finding =
-                inspector_domain::fixtures::trend(stem, &[("pod", &key)], "load", now);
+            // One namespace, 100 workloads: every sighting goes through
+            // incident grouping (one incident per workload).
+            let workload = format!("w{}", i % 100);
+            let mut finding = inspector_domain::fixtures::trend(
+                stem,
+                &[("namespace", "load"), ("deployment", &workload), ("pod", &key)],
+                "load",
+                now,
+            );
             // A distinct sighting each time (its own id), same condition.
             finding.detected_at = now + chrono::Duration::milliseconds(i as i64);
             finding.with_computed_id()
@@ -141,8 +148,13 @@ async fn live(setup: &Setup, n: usize, conditions: Option<usize>) -> f64 {
 
 /// Requests per second and p50/p99 latency of `/v1/anomaly-context` from
 /// `clients` keep-alive connections for `duration`.
-async fn context_load(port: u16, clients: usize, duration: Duration) -> (f64, Duration, Duration) {
-    let url = format!("http://127.0.0.1:{port}/v1/anomaly-context");
+async fn context_load(
+    port: u16,
+    query: &str,
+    clients: usize,
+    duration: Duration,
+) -> (f64, Duration, Duration) {
+    let url = format!("http://127.0.0.1:{port}/v1/anomaly-context{query}");
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
     for _ in 0..clients {
@@ -187,13 +199,25 @@ async fn context(setup: &Setup) {
     let port = listener.local_addr().expect("addr").port();
     let router = running.handle.api_router();
     let server = tokio::spawn(async move { axum::serve(listener, router).await });
-    let recent = running.handle.shared().anomaly_context().total_findings;
+    let recent = running
+        .handle
+        .shared()
+        .context(&Default::default(), inspector_aggregator::context::Format::Json)
+        .expect("context")
+        .context
+        .total_items;
     assert!(recent >= 10_000, "{recent} recent findings");
-
-    let (rate, p50, p99) = context_load(port, 16, Duration::from_secs(5)).await;
-    println!(
-        "anomaly-context, {recent} recent findings, idle intake: {rate:>8.0} req/s  p50 {p50:>9.3?}  p99 {p99:>9.3?}"
-    );
+    let incidents = running.handle.shared().core().incidents().count();
+    for (label, query) in [
+        ("unscoped JSON", ""),
+        ("scoped JSON", "?namespace=load&workload=w7"),
+        ("scoped prompt", "?namespace=load&workload=w7&format=prompt&max_tokens=1500"),
+    ] {
+        let (rate, p50, p99) = context_load(port, query, 16, Duration::from_secs(5)).await;
+        println!(
+            "anomaly-context {label:<14}, {recent} recent findings, {incidents} incidents, idle intake: {rate:>8.0} req/s  p50 {p50:>9.3?}  p99 {p99:>9.3?}"
+        );
+    }
     // Again while 1,000 findings a second keep arriving.
     let feeding = {
         let jetstream = jetstream.clone();
@@ -211,10 +235,16 @@ async fn context(setup: &Setup) {
             }
         })
     };
-    let (rate, p50, p99) = context_load(port, 16, Duration::from_secs(5)).await;
+    let (rate, p50, p99) = context_load(
+        port,
+        "?namespace=load&workload=w7",
+        16,
+        Duration::from_secs(5),
+    )
+    .await;
     let _ = feeding.await;
     println!(
-        "anomaly-context, 10000+ recent findings, 1,000 findings/s arriving: {rate:>8.0} req/s  p50 {p50:>9.3?}  p99 {p99:>9.3?}"
+        "anomaly-context scoped JSON, 10000+ recent findings, 1,000 findings/s arriving: {rate:>8.0} req/s  p50 {p50:>9.3?}  p99 {p99:>9.3?}"
     );
     server.abort();
     shutdown.cancel();

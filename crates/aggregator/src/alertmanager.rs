@@ -36,7 +36,14 @@ pub fn alert_name(kind: FindingKind) -> &'static str {
 /// `severity`, `sensor`, `key`, `kind`) is kept as `finding_<name>`, and
 /// characters outside `[a-zA-Z0-9_]` become `_`.
 pub fn labels(alert: &Alert) -> BTreeMap<String, String> {
-    const OURS: [&str; 5] = ["alertname", "severity", "sensor", "key", "kind"];
+    const OURS: [&str; 6] = [
+        "alertname",
+        "severity",
+        "sensor",
+        "key",
+        "kind",
+        "incident_id",
+    ];
     let finding = &alert.finding;
     let mut labels = BTreeMap::new();
     for (name, value) in &finding.labels {
@@ -63,6 +70,10 @@ pub fn labels(alert: &Alert) -> BTreeMap<String, String> {
     labels.insert("sensor".into(), finding.sensor().into());
     labels.insert("kind".into(), finding.kind().as_str().into());
     labels.insert("key".into(), finding.key.clone());
+    // A route can `group_by: [incident_id]`: one notification per story.
+    if let Some(incident) = &alert.incident_id {
+        labels.insert("incident_id".into(), incident.clone());
+    }
     labels
 }
 
@@ -310,6 +321,7 @@ mod tests {
             last_seen_at: at,
             finding,
             shadow,
+            incident_id: None,
         }
     }
 
@@ -322,6 +334,13 @@ mod tests {
         assert_eq!(labels["k8s_pod"], "p-1");
         assert_eq!(labels["service"], "checkout");
         assert_eq!(labels["sensor"], "baseline-detector");
+        assert!(!labels.contains_key("incident_id"));
+        let mut grouped = alert(AlertStatus::Firing, false);
+        grouped.incident_id = Some("inc-1".into());
+        grouped.finding.labels.insert("incident_id".into(), "spoof".into());
+        let labels = super::labels(&grouped);
+        assert_eq!(labels["incident_id"], "inc-1");
+        assert_eq!(labels["finding_incident_id"], "spoof");
     }
 
     #[test]

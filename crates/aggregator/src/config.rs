@@ -71,6 +71,84 @@ pub struct AggregatorConfig {
     /// Who may read `/v1/*` (reports carry queries, labels and log lines).
     #[serde(default)]
     pub api: ApiConfig,
+    /// How findings are placed (scope) and grouped into incidents.
+    #[serde(default)]
+    pub incidents: IncidentsConfig,
+    /// How long reports and incident transitions are kept (JetStream).
+    #[serde(default)]
+    pub history: HistoryConfig,
+}
+
+/// Grouping findings into incidents.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsConfig {
+    /// Findings whose scopes meet join one incident when one is seen within
+    /// this long of a sighting already in it.
+    #[serde(default = "default_incident_window", with = "humantime_serde")]
+    pub window: Duration,
+    /// An incident resolves this long after the last of its alerts resolved
+    /// (a condition back within it keeps the incident open).
+    #[serde(default = "default_incident_quiet_for", with = "humantime_serde")]
+    pub quiet_for: Duration,
+    /// Most open incidents held; a finding that would open one more stands
+    /// alone (counted in `inspector_aggregator_incidents_refused_total`).
+    #[serde(default = "default_incident_max_open")]
+    pub max_open: usize,
+    /// Label names that place a finding: namespace, owner, pod (resolved to
+    /// its owner by the controllers' naming convention), loose workload
+    /// names; each list is tried in order.
+    #[serde(default)]
+    pub scope: inspector_domain::ScopeRules,
+}
+
+/// Durable history of reports and incident transitions, on the JetStream
+/// streams `<PREFIX>_REPORTS` and `<PREFIX>_INCIDENTS`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryConfig {
+    /// How long a report or an incident transition is kept.
+    #[serde(default = "default_history_retention", with = "humantime_serde")]
+    pub retention: Duration,
+    /// Most bytes each history stream holds (oldest dropped first).
+    #[serde(default = "default_history_max_bytes")]
+    pub max_bytes: i64,
+}
+
+impl Default for IncidentsConfig {
+    fn default() -> Self {
+        IncidentsConfig {
+            window: default_incident_window(),
+            quiet_for: default_incident_quiet_for(),
+            max_open: default_incident_max_open(),
+            scope: inspector_domain::ScopeRules::default(),
+        }
+    }
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            retention: default_history_retention(),
+            max_bytes: default_history_max_bytes(),
+        }
+    }
+}
+
+fn default_incident_window() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_incident_quiet_for() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_incident_max_open() -> usize {
+    1000
+}
+fn default_history_retention() -> Duration {
+    Duration::from_secs(7 * 86_400)
+}
+fn default_history_max_bytes() -> i64 {
+    1 << 30
 }
 
 /// Access to the HTTP API. `/healthz`, `/readyz` and `/metrics` stay open.
@@ -350,6 +428,8 @@ impl Default for AggregatorConfig {
             alerts: AlertsConfig::default(),
             alertmanager: AlertmanagerConfig::default(),
             api: ApiConfig::default(),
+            incidents: IncidentsConfig::default(),
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -357,10 +437,26 @@ impl Default for AggregatorConfig {
 impl AggregatorConfig {
     /// Checks what serde cannot; the message names the field.
     pub fn validate(&self) -> Result<(), String> {
+        let day = Duration::from_secs(86_400);
         self.nats.validate()?;
         self.api
             .bearer_token()
             .map_err(|e| inspector_runtime::error_chain(&e))?;
+        if self.incidents.window.is_zero() || self.incidents.window > day {
+            return Err("incidents.window must be within (0, 24h]".into());
+        }
+        if self.incidents.quiet_for > day {
+            return Err("incidents.quiet_for must be at most 24h".into());
+        }
+        if self.incidents.max_open == 0 {
+            return Err("incidents.max_open must be at least 1".into());
+        }
+        if self.history.retention < Duration::from_secs(60) || self.history.retention > day * 365 {
+            return Err("history.retention must be within [1m, 365d]".into());
+        }
+        if self.history.max_bytes < 1 << 20 {
+            return Err("history.max_bytes must be at least 1 MiB".into());
+        }
         if self.alerts.resolve_after_passes == 0 {
             return Err("alerts.resolve_after_passes must be at least 1".into());
         }
@@ -376,7 +472,6 @@ impl AggregatorConfig {
         }
         // Bounded so `endsAt` (four resends ahead) and the timers stay far
         // from any overflow.
-        let day = Duration::from_secs(86_400);
         if self
             .alertmanager
             .resend_interval

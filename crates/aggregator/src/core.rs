@@ -16,13 +16,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
+use inspector_domain::scope::NoLookup;
 use inspector_domain::{
-    Alert, AlertStatus, DeliveryStatus, Finding, InspectionReport, SensorError, SensorRun,
-    SensorStatus,
+    Alert, AlertStatus, DeliveryStatus, Finding, Incident, InspectionReport, Scope, ScopeMatch, SensorError,
+    SensorRun, SensorStatus,
 };
 
 use crate::config::AggregatorConfig;
 use crate::dedup::Verdict;
+use crate::context::Query;
+use crate::incidents::{IncidentEvent, Incidents};
 
 /// Most run errors kept per sensor per window (a sensor failing on every
 /// metric every pass must not bloat the report).
@@ -113,17 +116,27 @@ pub struct AlertChanges {
     pub removed: Vec<String>,
 }
 
-/// The part of the state the anomaly context shows (see
-/// [`Aggregator::context_snapshot`]).
+/// A recent finding with where it points and the incident holding it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ContextSnapshot {
-    /// Most severe, then most recent, first.
-    pub findings: Vec<Finding>,
-    pub total_findings: usize,
-    /// Most recently seen first.
-    pub alerts: Vec<Alert>,
-    pub total_alerts: usize,
+pub struct Placed {
+    pub finding: Finding,
+    pub scope: Scope,
+    pub incident: Option<String>,
 }
+
+/// The part of the state a scoped anomaly context shows (see
+/// [`Aggregator::scoped_context`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScopedSnapshot {
+    /// Most relevant first.
+    pub items: Vec<(ScopeMatch, Placed)>,
+    pub total_items: usize,
+    /// The incidents touching the scope in the window, most relevant first.
+    pub incidents: Vec<Incident>,
+}
+
+/// Most incidents in one context.
+const MAX_CONTEXT_INCIDENTS: usize = 20;
 
 /// The first `k` of `items` in `order`, sorted, and how many items there
 /// were; O(n) selection, no copies.
@@ -152,8 +165,9 @@ pub struct Aggregator {
     started_at: DateTime<Utc>,
     window: Window,
     sensors: BTreeMap<String, SensorTrack>,
-    recent: VecDeque<Finding>,
+    recent: VecDeque<Placed>,
     alerts: BTreeMap<String, AlertEntry>,
+    incidents: Incidents,
     changed: BTreeSet<String>,
     removed: Vec<String>,
     /// Bumped by every change, so readers can cache what they derive.
@@ -169,6 +183,7 @@ impl Aggregator {
             sensors: BTreeMap::new(),
             recent: VecDeque::new(),
             alerts: BTreeMap::new(),
+            incidents: Incidents::new(config.incidents.clone()),
             changed: BTreeSet::new(),
             removed: Vec::new(),
             generation: 0,
@@ -219,7 +234,22 @@ impl Aggregator {
                 transition: None,
             };
         }
-        let transition = self.sighted(&finding);
+        let key = finding.dedup_key();
+        let scope = self
+            .config
+            .incidents
+            .scope
+            .resolve(&finding.labels, &NoLookup);
+        let observed = self.incidents.observe(&key, &finding, scope.clone(), now);
+        for moved in &observed.moved {
+            if let Some(entry) = self.alerts.get_mut(moved)
+                && entry.alert.incident_id != observed.incident
+            {
+                entry.alert.incident_id = observed.incident.clone();
+                self.changed.insert(moved.clone());
+            }
+        }
+        let transition = self.sighted(key, &finding, observed.incident.clone());
         let counted = match verdict {
             Verdict::Duplicate => {
                 self.window.duplicates += 1;
@@ -230,7 +260,11 @@ impl Aggregator {
             Verdict::New | Verdict::Redelivery => {
                 self.window.ids.insert(finding.id.clone());
                 self.window.findings.push(finding.clone());
-                self.recent.push_back(finding);
+                self.recent.push_back(Placed {
+                    finding,
+                    scope,
+                    incident: observed.incident,
+                });
                 self.trim_recent(now);
                 Counted::New
             }
@@ -243,8 +277,12 @@ impl Aggregator {
 
     /// A sighting of the condition behind `finding`: refresh its firing
     /// alert, or fire one.
-    fn sighted(&mut self, finding: &Finding) -> Option<Alert> {
-        let key = finding.dedup_key();
+    fn sighted(
+        &mut self,
+        key: String,
+        finding: &Finding,
+        incident: Option<String>,
+    ) -> Option<Alert> {
         let shadow = self.is_shadow(finding);
         match self.alerts.get_mut(&key) {
             Some(entry) if entry.alert.is_firing() => {
@@ -254,6 +292,9 @@ impl Aggregator {
                     entry.alert.shadow = shadow;
                     entry.misses = 0;
                     self.changed.insert(key);
+                }
+                if incident.is_some() && entry.alert.incident_id != incident {
+                    entry.alert.incident_id = incident;
                 }
                 None
             }
@@ -275,6 +316,7 @@ impl Aggregator {
                     last_seen_at: finding.detected_at,
                     finding: finding.clone(),
                     shadow,
+                    incident_id: incident,
                 };
                 self.alerts.insert(
                     key.clone(),
@@ -363,6 +405,7 @@ impl Aggregator {
             entry.misses += 1;
             if entry.misses >= resolve_after {
                 entry.alert.status = AlertStatus::Resolved { ends_at: now };
+                self.incidents.alert_resolved(key, now);
                 self.changed.insert(key.clone());
                 resolved.push(entry.alert.clone());
             }
@@ -379,7 +422,11 @@ impl Aggregator {
         let horizon = now
             - chrono::Duration::from_std(self.config.context_window)
                 .unwrap_or(chrono::Duration::hours(1));
-        while self.recent.front().is_some_and(|f| f.detected_at < horizon) {
+        while self
+            .recent
+            .front()
+            .is_some_and(|p| p.finding.detected_at < horizon)
+        {
             self.recent.pop_front();
         }
         // A hard cap keeps memory bounded under a flood.
@@ -388,31 +435,95 @@ impl Aggregator {
         }
     }
 
-    /// What the anomaly context shows: the `max` most severe, most recent
-    /// recent findings and the `max` most recently seen alerts (firing or
-    /// recently resolved), with how many there are of each. Only what is
-    /// returned is copied: this runs under the lock intake needs.
-    pub fn context_snapshot(&mut self, now: DateTime<Utc>, max: usize) -> ContextSnapshot {
+    /// What the context for `query` shows: the recent findings in its
+    /// window, ranked by scope match (workload, namespace, cluster), then
+    /// severity, then closeness to `at`, the first `max_items` of them, and
+    /// the incidents touching the scope. Only what is returned is copied:
+    /// this runs under the lock intake needs.
+    pub fn scoped_context(&mut self, query: &Query, now: DateTime<Utc>) -> ScopedSnapshot {
         self.trim_recent(now);
-        let (findings, total_findings) = top(self.recent.iter(), max, |a, b| {
-            b.severity
-                .cmp(&a.severity)
-                .then(b.detected_at.cmp(&a.detected_at))
+        let namespace = query.namespace.as_deref();
+        let workload = query.workload.as_deref();
+        let in_window = |t: DateTime<Utc>| t >= query.from && t <= query.at;
+        let matched: Vec<(ScopeMatch, &Placed)> = self
+            .recent
+            .iter()
+            .filter(|p| in_window(p.finding.detected_at))
+            .map(|p| (p.scope.matches(namespace, workload), p))
+            .collect();
+        let distance = |p: &Placed| (query.at - p.finding.detected_at).abs();
+        let (items, total_items) = top(matched.iter(), query.max_items, |a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.finding.severity.cmp(&a.1.finding.severity))
+                .then(distance(a.1).cmp(&distance(b.1)))
+                .then(a.1.finding.id.cmp(&b.1.finding.id))
         });
-        let retention = chrono::Duration::from_std(self.config.alerts.resolved_retention)
-            .unwrap_or(chrono::Duration::hours(1));
-        let shown = self
-            .alerts
-            .values()
-            .map(|entry| &entry.alert)
-            .filter(|alert| alert.ends_at().is_none_or(|ends| now - ends <= retention));
-        let (alerts, total_alerts) = top(shown, max, |a, b| b.last_seen_at.cmp(&a.last_seen_at));
-        ContextSnapshot {
-            findings: findings.into_iter().cloned().collect(),
-            total_findings,
-            alerts: alerts.into_iter().cloned().collect(),
-            total_alerts,
+        let incident_match = |incident: &Incident| {
+            incident
+                .members
+                .iter()
+                .map(|m| m.scope.matches(namespace, workload))
+                .min()
+                .unwrap_or(ScopeMatch::Cluster)
+        };
+        let scoped = namespace.is_some() || workload.is_some();
+        let touching: Vec<(ScopeMatch, &Incident)> = self
+            .incidents
+            .all()
+            .filter(|i| i.first_seen <= query.at && i.last_seen >= query.from)
+            .map(|i| (incident_match(i), i))
+            .filter(|(m, _)| !scoped || *m != ScopeMatch::Cluster)
+            .collect();
+        let (incidents, _) = top(touching.iter(), MAX_CONTEXT_INCIDENTS, |a, b| {
+            a.0.cmp(&b.0)
+                .then(b.1.is_open().cmp(&a.1.is_open()))
+                .then(b.1.severity.cmp(&a.1.severity))
+                .then(b.1.last_seen.cmp(&a.1.last_seen))
+        });
+        ScopedSnapshot {
+            items: items.into_iter().map(|(m, p)| (*m, (*p).clone())).collect(),
+            total_items,
+            incidents: incidents.into_iter().map(|(_, i)| (*i).clone()).collect(),
         }
+    }
+
+    /// Incident transitions since the last call (after resolving those
+    /// quiet long enough), one per incident.
+    pub fn take_incident_events(&mut self, now: DateTime<Utc>) -> Vec<IncidentEvent> {
+        self.incidents
+            .tick(now, self.config.alerts.resolved_retention);
+        self.incidents.take_events()
+    }
+
+    /// Open incidents from history (a restart, another replica): their
+    /// members' alerts count as firing until this core's alerts say not.
+    pub fn restore_incidents(&mut self, incidents: impl IntoIterator<Item = Incident>) {
+        self.incidents.restore(incidents);
+        for (key, entry) in &self.alerts {
+            if !entry.alert.is_firing() {
+                let at = entry.alert.ends_at().unwrap_or(entry.alert.last_seen_at);
+                self.incidents.alert_resolved(key, at);
+            }
+        }
+    }
+
+    /// Open incidents and those closed recently.
+    pub fn incidents(&self) -> impl Iterator<Item = &Incident> {
+        self.incidents.all()
+    }
+
+    /// Puts back incident events the bus could not take.
+    pub fn requeue_incident_events(&mut self, events: Vec<IncidentEvent>) {
+        self.incidents.requeue(events);
+    }
+
+    pub fn open_incidents(&self) -> usize {
+        self.incidents.open_count()
+    }
+
+    /// Sightings refused an incident because `max_open` were open.
+    pub fn incidents_refused(&self) -> u64 {
+        self.incidents.refused()
     }
 
     /// Firing alerts and those resolved within the retention, most recent
@@ -546,6 +657,7 @@ impl Aggregator {
             alert_delivery: delivery,
             findings_omitted,
             alerts_omitted: 0,
+            incidents: self.incidents.all().cloned().collect(),
         }
     }
 }
@@ -740,11 +852,90 @@ mod tests {
         assert!(stale(&core, at(242)));
     }
 
-    /// The context shows at most `max` findings and alerts, the most severe
-    /// and recent, and counts the rest (10,000 alerts in a prompt help no
-    /// one and cost every request).
+    fn labelled(mut finding: Finding, labels: &[(&str, &str)]) -> Finding {
+        finding.labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        finding.with_computed_id()
+    }
+
+    fn query(namespace: Option<&str>, workload: Option<&str>, at: DateTime<Utc>, max: usize) -> Query {
+        Query {
+            namespace: namespace.map(Into::into),
+            workload: workload.map(Into::into),
+            at,
+            from: at - chrono::Duration::hours(1),
+            max_items: max,
+        }
+    }
+
+    /// The checkout story of the demo: a request-rate spike labelled only
+    /// `service="checkout"` and two new log shapes of shop/checkout are one
+    /// incident; the email queue's trend is another; the scoped context
+    /// ranks checkout's findings first and says why.
     #[test]
-    fn context_snapshot_caps_findings_and_alerts() {
+    fn a_spike_and_new_log_shapes_of_one_workload_are_one_incident() {
+        let mut core = aggregator();
+        let spike = labelled(
+            inspector_domain::fixtures::anomaly("http_requests_per_second", "b-0", at(10)),
+            &[("service", "checkout")],
+        );
+        let logs: Vec<Finding> = ["payment timeout after <*> ms", "circuit breaker open"]
+            .iter()
+            .enumerate()
+            .map(|(i, template)| {
+                let mut log =
+                    inspector_domain::fixtures::log_pattern("checkout", template, at(20 + i as i64));
+                log.key = format!("checkout#{i}");
+                labelled(
+                    log,
+                    &[("namespace", "shop"), ("workload", "checkout"), ("pod", "checkout-7f9c6d8b4-x1k2p")],
+                )
+            })
+            .collect();
+        let email = labelled(
+            finding("queue_depth", "t-0", 15),
+            &[("namespace", "shop"), ("deployment", "email")],
+        );
+        let mut ids = Vec::new();
+        for f in std::iter::once(spike).chain(logs).chain([email]) {
+            let outcome = core.apply_finding(f, Verdict::New, at(30));
+            ids.push(outcome.transition.unwrap().incident_id.unwrap());
+        }
+        assert_eq!(ids[0], ids[1]);
+        assert_eq!(ids[0], ids[2]);
+        assert_ne!(ids[0], ids[3], "the email queue is another story");
+        let incidents: Vec<&Incident> = core.incidents().collect();
+        assert_eq!(incidents.len(), 2);
+        let checkout = incidents.iter().find(|i| i.id == ids[0]).unwrap();
+        assert_eq!(checkout.members.len(), 3);
+        assert_eq!(checkout.scope.to_string(), "shop/checkout");
+        assert_eq!(checkout.severity, inspector_domain::Severity::Critical);
+        assert_eq!(
+            checkout.title,
+            "shop/checkout: http_requests_per_second 10× its usual, 2 new log shapes"
+        );
+        let events = core.take_incident_events(at(31));
+        assert_eq!(events.len(), 2, "one event per incident, coalesced");
+
+        let snapshot = core.scoped_context(&query(Some("shop"), Some("checkout"), at(40), 10), at(40));
+        let matches: Vec<ScopeMatch> = snapshot.items.iter().map(|(m, _)| *m).collect();
+        assert_eq!(
+            matches,
+            [ScopeMatch::Workload, ScopeMatch::Workload, ScopeMatch::Workload, ScopeMatch::Namespace]
+        );
+        assert_eq!(snapshot.items[0].1.finding.key, "http_requests_per_second", "most severe first");
+        assert_eq!(snapshot.incidents[0].id, ids[0]);
+        // Outside the window: nothing.
+        let late = core.scoped_context(&query(Some("shop"), None, at(40) + chrono::Duration::hours(3), 10), at(40));
+        assert!(late.items.is_empty() && late.incidents.is_empty());
+    }
+
+    /// The context shows at most `max_items`, the most relevant, and counts
+    /// the rest.
+    #[test]
+    fn the_context_caps_items_and_counts_the_rest() {
         let mut core = Aggregator::new(AggregatorConfig::default(), "agg".into(), at(0));
         for i in 0..100 {
             let mut f = finding(&format!("k{i}"), "t", i);
@@ -753,26 +944,41 @@ mod tests {
             }
             core.apply_finding(f, Verdict::New, at(100));
         }
-        let snapshot = core.context_snapshot(at(100), 10);
-        assert_eq!(snapshot.total_findings, 100);
-        assert_eq!(snapshot.total_alerts, 100);
-        assert_eq!(snapshot.findings.len(), 10);
-        assert_eq!(snapshot.alerts.len(), 10);
-        assert_eq!(snapshot.findings[0].key, "k3", "most severe first");
-        let rest: Vec<&str> = snapshot.findings[1..]
+        let snapshot = core.scoped_context(&query(None, None, at(100), 10), at(100));
+        assert_eq!(snapshot.total_items, 100);
+        assert_eq!(snapshot.items.len(), 10);
+        assert_eq!(snapshot.items[0].1.finding.key, "k3", "most severe first");
+        let rest: Vec<&str> = snapshot.items[1..]
             .iter()
-            .map(|f| f.key.as_str())
+            .map(|(_, p)| p.finding.key.as_str())
             .collect();
         assert_eq!(
             rest,
-            [
-                "k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"
-            ]
+            ["k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"],
+            "closest to `at` next"
         );
-        assert_eq!(
-            snapshot.alerts[0].finding.key, "k99",
-            "most recently seen first"
-        );
-        assert!(core.context_snapshot(at(100), 0).findings.is_empty());
+        assert!(core.scoped_context(&query(None, None, at(100), 0), at(100)).items.is_empty());
+    }
+
+    /// An incident resolves `quiet_for` after the last of its alerts did.
+    #[test]
+    fn an_incident_resolves_when_its_alerts_have_and_it_stayed_quiet() {
+        let mut core = aggregator();
+        let f = labelled(finding("disk", "t-0", 0), &[("namespace", "shop"), ("deployment", "db")]);
+        core.apply_finding(f, Verdict::New, at(1));
+        let _ = core.take_incident_events(at(1));
+        for pass in 1..=3 {
+            core.apply_run(run("t-0", 60 * pass), at(60 * pass + 1));
+        }
+        assert_eq!(core.open_incidents(), 1, "alert resolved, quiet_for not over yet");
+        assert!(core.take_incident_events(at(181 + 599)).is_empty());
+        let events = core.take_incident_events(at(181 + 600));
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].transition, crate::incidents::Transition::Resolved);
+        assert_eq!(core.open_incidents(), 0);
+        // Seen again: a new incident.
+        let again = labelled(finding("disk", "t-0", 900), &[("namespace", "shop"), ("deployment", "db")]);
+        let outcome = core.apply_finding(again, Verdict::New, at(900));
+        assert_ne!(outcome.transition.unwrap().incident_id.as_deref(), Some(events[0].incident.id.as_str()));
     }
 }

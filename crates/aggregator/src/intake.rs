@@ -29,6 +29,7 @@ use crate::alertmanager::Notifier;
 use crate::core::Counted;
 use crate::dedup::{Deduplicator, Verdict};
 use crate::metrics::AggregatorMetrics;
+use crate::history::History;
 use crate::state::Shared;
 use crate::store::Store;
 
@@ -37,6 +38,9 @@ pub const BATCH: usize = inspector_bus::PULL_BATCH;
 
 /// Batches of alert transitions the publisher may be behind intake.
 const BACKLOG: usize = 64;
+
+/// How often incident transitions are published (coalesced per incident).
+const INCIDENT_FLUSH: Duration = Duration::from_secs(1);
 
 /// A replay that has delivered nothing for this long has reached the end of
 /// what the stream still holds (messages past `max_age` are gone).
@@ -55,6 +59,8 @@ pub struct Intake {
     pub(crate) metrics: AggregatorMetrics,
     pub(crate) report_requests: mpsc::Receiver<oneshot::Sender<InspectionReport>>,
     pub(crate) report_interval: Duration,
+    /// Where reports and incident transitions are kept.
+    pub(crate) history: Option<History>,
     /// Highest stream sequence applied so far (stored with each report).
     pub(crate) through: Option<u64>,
 }
@@ -85,10 +91,13 @@ impl Intake {
             self.report_interval,
         );
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut incident_ticker = tokio::time::interval(INCIDENT_FLUSH);
+        incident_ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
+                _ = incident_ticker.tick() => self.publish_incidents().await,
                 Some(reply) = self.report_requests.recv() => {
                     flush(&publisher).await;
                     let report = self.close_window().await;
@@ -266,8 +275,39 @@ impl Intake {
         }
     }
 
+    /// Publishes the incident transitions since the last call, each the
+    /// incident's latest state; kept for the next call when the bus fails.
+    async fn publish_incidents(&mut self) {
+        let events = {
+            let mut core = self.shared.core();
+            let events = core.take_incident_events(Utc::now());
+            self.metrics.incidents_open.set(core.open_incidents() as i64);
+            self.metrics
+                .incidents_refused
+                .set(core.incidents_refused() as i64);
+            events
+        };
+        if events.is_empty() {
+            return;
+        }
+        self.metrics.count_incident_events(&events);
+        let Some(history) = &self.history else {
+            return;
+        };
+        if let Err(error) = history.record_incidents(&events).await {
+            self.metrics.count("incident_error");
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                events = events.len(),
+                "incident transitions not kept in history yet; sent again with the next"
+            );
+            self.shared.core().requeue_incident_events(events);
+        }
+    }
+
     #[tracing::instrument(name = "aggregator_report", skip_all)]
     async fn close_window(&mut self) -> InspectionReport {
+        self.publish_incidents().await;
         let now = Utc::now();
         let changes = self.shared.core().take_alert_changes(now);
         if let Some(store) = &self.store
@@ -301,11 +341,15 @@ impl Intake {
             }
         }
         let bytes = Bytes::from(report.to_bytes());
-        if let Err(error) = self
-            .bus
-            .publish_event(&self.bus.subjects().reports(), bytes.clone())
-            .await
-        {
+        let published = match &self.history {
+            Some(history) => history.record_report(&report, bytes.clone()).await,
+            None => {
+                self.bus
+                    .publish_event(&self.bus.subjects().reports(), bytes.clone())
+                    .await
+            }
+        };
+        if let Err(error) = published {
             self.metrics.count("report_error");
             tracing::error!(
                 error = &error as &dyn std::error::Error,

@@ -11,7 +11,9 @@ pub mod config;
 pub mod context;
 pub mod core;
 pub mod dedup;
+pub mod history;
 pub mod http;
+pub mod incidents;
 pub mod intake;
 pub mod metrics;
 pub mod responders;
@@ -20,7 +22,7 @@ pub mod state;
 pub mod store;
 
 pub use config::{AggregatorConfig, AlertmanagerConfig, AlertsConfig, RedisConfig, SensorSettings};
-pub use context::AnomalyContext;
+pub use inspector_domain::context::AnomalyContext;
 pub use service::{
     AggregatorHandle, AggregatorMetrics, RunningAggregator, ServeError, serve, start,
 };

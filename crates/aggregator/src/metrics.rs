@@ -82,6 +82,10 @@ pub struct AggregatorMetrics {
     pub consumer_redelivered: Gauge,
     /// Alerts firing now (shadow ones included).
     pub alerts_firing: Gauge,
+    /// Incidents open now.
+    pub incidents_open: Gauge,
+    /// Sightings that found `incidents.max_open` open and stood alone.
+    pub incidents_refused: Gauge,
     /// Pushes to each Alertmanager, by result (`ok`, `error`).
     pub alert_pushes: Family<PushLabels, Counter>,
 }
@@ -97,8 +101,18 @@ impl AggregatorMetrics {
         let sub = registry.sub_registry_with_prefix("inspector_aggregator");
         sub.register(
             "events",
-            "Aggregator events: finding_new, duplicate, malformed, run, alert, alert_error, report, report_error, consumer_error, ack_error",
+            "Aggregator events: finding_new, duplicate, malformed, run, alert, alert_error, report, report_error, consumer_error, ack_error, incident_opened, incident_updated, incident_resolved, incident_merged, incident_error",
             metrics.events.clone(),
+        );
+        sub.register(
+            "incidents_open",
+            "Incidents open now",
+            metrics.incidents_open.clone(),
+        );
+        sub.register(
+            "incidents_refused",
+            "Sightings since start that found incidents.max_open incidents open and stood alone",
+            metrics.incidents_refused.clone(),
         );
         sub.register(
             "findings",
@@ -201,6 +215,19 @@ impl AggregatorMetrics {
         self.events.get_or_create(&EventLabels { event }).inc();
     }
 
+    /// Counts incident transitions by kind.
+    pub fn count_incident_events(&self, events: &[crate::incidents::IncidentEvent]) {
+        use crate::incidents::Transition;
+        for event in events {
+            self.count(match event.transition {
+                Transition::Opened => "incident_opened",
+                Transition::Updated => "incident_updated",
+                Transition::Resolved => "incident_resolved",
+                Transition::Merged => "incident_merged",
+            });
+        }
+    }
+
     pub fn new_finding(&self, finding: &Finding) {
         self.count("finding_new");
         self.findings
@@ -278,6 +305,7 @@ mod tests {
             alert_delivery: vec![],
             findings_omitted: 0,
             alerts_omitted: 0,
+            incidents: vec![],
         }
     }
 

@@ -18,6 +18,7 @@ use crate::alertmanager::Notifier;
 use crate::config::AggregatorConfig;
 use crate::core::Aggregator;
 use crate::dedup::{Deduplicator, RedisConnection, RedisSetupError, redis_connection};
+use crate::history::{History, IncidentFilter};
 use crate::http::{ApiState, api_router};
 use crate::intake::{Intake, spawn_pusher};
 pub use crate::metrics::AggregatorMetrics;
@@ -64,6 +65,8 @@ pub enum ServeError {
     ApiToken(#[from] crate::config::ApiTokenError),
     #[error("ops server")]
     Ops(#[from] std::io::Error),
+    #[error(transparent)]
+    Responders(#[from] crate::responders::RespondersError),
 }
 
 /// A started aggregator: its handle and the tasks to wait for.
@@ -156,7 +159,36 @@ pub async fn start(
         .report_interval
         .set(config.report_interval.as_secs_f64());
     metrics.init_push_targets(&config.alertmanager.urls);
-    let shared = Arc::new(Shared::new(core, latest));
+    let history = match History::open(bus.clone(), &config.nats, &config.history).await {
+        Ok(history) => {
+            let open = history
+                .incidents(&IncidentFilter {
+                    state: Some("open".into()),
+                    limit: config.incidents.max_open,
+                    ..Default::default()
+                })
+                .await;
+            match open {
+                Ok(open) => {
+                    tracing::info!(incidents = open.len(), "open incidents restored from history");
+                    core.restore_incidents(open);
+                }
+                Err(error) => tracing::warn!(
+                    error = &error as &dyn std::error::Error,
+                    "could not read open incidents from history; starting without"
+                ),
+            }
+            Some(history)
+        }
+        Err(error) => {
+            tracing::error!(
+                error = &error as &dyn std::error::Error,
+                "history streams unavailable: reports and incidents are served from memory only"
+            );
+            None
+        }
+    };
+    let shared = Arc::new(Shared::new(core, latest, history.clone()));
     let notifier = if config.alertmanager.urls.is_empty() {
         None
     } else {
@@ -192,19 +224,24 @@ pub async fn start(
         metrics,
         report_requests: receiver,
         report_interval: config.report_interval,
+        history,
         // Only what this run applies moves the stored sequence (a stream
         // recreated since starts again from 1).
         through: None,
     };
-    let responders = bus.nats_client().map(|client| {
-        spawn_query_responders(
-            client.clone(),
-            shared.clone(),
-            bus.subjects().report_query(),
-            bus.subjects().anomaly_context_query(),
-            shutdown.clone(),
-        )
-    });
+    let responders = match bus.nats_client() {
+        Some(client) => Some(
+            spawn_query_responders(
+                client.clone(),
+                shared.clone(),
+                bus.subjects(),
+                &instance,
+                shutdown.clone(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let intake = tokio::spawn(intake.run(inbox, replay, shutdown));
     Ok(Some(RunningAggregator {
         handle: AggregatorHandle {

@@ -8,8 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use chrono::{DateTime, Utc};
 use inspector_domain::{Alert, InspectionReport};
 
-use crate::context::AnomalyContext;
+use inspector_domain::context::{AnomalyContext, ContextQuery};
+
+use crate::context::{self, Format, Query, QueryError};
 use crate::core::Aggregator;
+use crate::history::History;
 
 /// State shared between the intake loop and the query handlers.
 #[derive(Debug)]
@@ -20,33 +23,46 @@ pub struct Shared {
     processed: AtomicU64,
     /// Why Redis refuses this aggregator (credentials), if it does.
     redis_refused: Mutex<Option<String>>,
-    /// The last anomaly context, its core generation and when it was made.
-    context_cache: Mutex<Option<CachedContext>>,
+    /// Reports and incidents kept in JetStream (none: could not be opened).
+    history: Option<History>,
+    /// Recent anomaly contexts by query and format.
+    context_cache: Mutex<lru::LruCache<(ContextQuery, Format), CachedContext>>,
 }
 
-/// An anomaly context, as a document and as its JSON, with the core
-/// generation it was made from and when.
+/// An anomaly context, as a document and as its body (JSON or prompt),
+/// with the core generation it was made from and when.
 #[derive(Debug, Clone)]
 pub struct CachedContext {
     generation: u64,
     made: std::time::Instant,
     pub context: Arc<AnomalyContext>,
-    pub json: bytes::Bytes,
+    pub body: bytes::Bytes,
 }
+
+/// Distinct queries whose answers are kept.
+const CONTEXT_CACHE_ENTRIES: usize = 256;
 
 /// How long an anomaly context is served again while nothing changed (its
 /// window and staleness move with the clock).
 const CONTEXT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Shared {
-    pub fn new(core: Aggregator, latest: Option<InspectionReport>) -> Self {
+    pub fn new(core: Aggregator, latest: Option<InspectionReport>, history: Option<History>) -> Self {
         Shared {
+            history,
             core: Mutex::new(core),
             latest: RwLock::new(latest),
             processed: AtomicU64::new(0),
             redis_refused: Mutex::new(None),
-            context_cache: Mutex::new(None),
+            context_cache: Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(CONTEXT_CACHE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         }
+    }
+
+    /// The history streams, if they could be opened.
+    pub fn history(&self) -> Option<&History> {
+        self.history.as_ref()
     }
 
     /// Why Redis refuses this aggregator, as of the last report.
@@ -102,57 +118,65 @@ impl Shared {
         self.core().alerts(now)
     }
 
-    /// The anomaly context as of now.
-    pub fn anomaly_context(&self) -> Arc<AnomalyContext> {
-        self.cached_context().context
-    }
-
-    /// The anomaly context as of now, and its JSON: served from a cache
-    /// while the core has not changed (for at most a second), else rebuilt.
-    /// The core's lock is held only to pick and copy what the context shows
-    /// (at most `context_max_findings` findings and alerts); shaping and
-    /// encoding happen outside it, once per change, not once per request.
-    pub fn cached_context(&self) -> CachedContext {
+    /// The anomaly context for `query` as of now, with its body in
+    /// `format` (JSON, or the prompt block): served from a cache while the
+    /// core has not changed (for at most a second), else rebuilt. The core's
+    /// lock is held only to pick and copy what the context shows; shaping,
+    /// encoding and counting tokens happen outside it.
+    pub fn context(
+        &self,
+        query: &ContextQuery,
+        format: Format,
+    ) -> Result<CachedContext, QueryError> {
         let generation = self.core().generation();
+        let key = (query.clone(), format);
         {
-            let cache = self
+            let mut cache = self
                 .context_cache
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(cached) = cache.as_ref()
+            if let Some(cached) = cache.get(&key)
                 && cached.generation == generation
                 && cached.made.elapsed() < CONTEXT_CACHE_TTL
             {
-                return cached.clone();
+                return Ok(cached.clone());
             }
         }
-        let context = self.build_context();
-        let json = serde_json::to_vec(&context).unwrap_or_default().into();
+        let now = Utc::now();
+        let (snapshot, sensors, shadow, resolved) = {
+            let mut core = self.core();
+            let config = core.config();
+            let resolved = Query::resolve(
+                query,
+                config.context_window,
+                config.context_max_findings,
+                now,
+            )?;
+            let shadow = config.shadow;
+            (
+                core.scoped_context(&resolved, now),
+                core.sensor_statuses(now),
+                shadow,
+                resolved,
+            )
+        };
+        let context = context::build(snapshot, &sensors, shadow, &resolved, now);
+        let body = match format {
+            Format::Json => serde_json::to_vec(&context).unwrap_or_default().into(),
+            Format::Prompt { max_tokens } => {
+                context::render_prompt(&context, max_tokens).into_bytes().into()
+            }
+        };
         let cached = CachedContext {
             generation,
             made: std::time::Instant::now(),
             context: Arc::new(context),
-            json,
+            body,
         };
-        *self
-            .context_cache
+        self.context_cache
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(cached.clone());
-        cached
-    }
-
-    fn build_context(&self) -> AnomalyContext {
-        let now = Utc::now();
-        let (snapshot, sensors, shadow, window) = {
-            let mut core = self.core();
-            let max = core.config().context_max_findings;
-            (
-                core.context_snapshot(now, max),
-                core.sensor_statuses(now),
-                core.config().shadow,
-                core.config().context_window,
-            )
-        };
-        AnomalyContext::build(snapshot, &sensors, shadow, window, now)
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .put(key, cached.clone());
+        Ok(cached)
     }
 }

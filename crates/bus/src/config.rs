@@ -172,6 +172,24 @@ impl NatsConfig {
         }
     }
 
+    /// The history stream of inspection reports: `<PREFIX>_REPORTS`.
+    pub fn report_stream_name(&self) -> String {
+        self.sibling_stream("REPORTS")
+    }
+
+    /// The history stream of incident transitions: `<PREFIX>_INCIDENTS`.
+    pub fn incident_stream_name(&self) -> String {
+        self.sibling_stream("INCIDENTS")
+    }
+
+    fn sibling_stream(&self, what: &str) -> String {
+        let events = self.stream_name();
+        match events.strip_suffix("_EVENTS") {
+            Some(base) => format!("{base}_{what}"),
+            None => format!("{events}_{what}"),
+        }
+    }
+
     /// The stream name in use.
     pub fn stream_name(&self) -> String {
         self.stream.clone().unwrap_or_else(|| {

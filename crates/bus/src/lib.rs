@@ -13,6 +13,7 @@
 //! (counted in [`Bus::dropped`] and logged).
 
 mod config;
+pub mod history;
 pub mod spool;
 mod subjects;
 
@@ -138,6 +139,7 @@ enum Transport {
         durable_tx: mpsc::UnboundedSender<Envelope>,
         durable_rx: std::sync::Mutex<Option<mpsc::UnboundedReceiver<Envelope>>>,
         events: broadcast::Sender<Envelope>,
+        history: history::LocalHistory,
     },
 }
 
@@ -149,6 +151,8 @@ struct Inner {
     dropped: AtomicU64,
     /// Where unsent messages go at shutdown (and come back from at start).
     spool: Option<std::path::PathBuf>,
+    /// How many copies each stream keeps (`stream_replicas`).
+    replicas: usize,
 }
 
 /// A handle on the bus; cheap to clone.
@@ -212,6 +216,9 @@ impl Bus {
             },
             subjects,
         );
+        if let Some(inner) = Arc::get_mut(&mut bus.inner) {
+            inner.replicas = config.stream_replicas;
+        }
         if let Some(path) = &config.spool_path {
             bus.restore_spool(path.clone()).await;
         }
@@ -293,6 +300,7 @@ impl Bus {
                 durable_tx,
                 durable_rx: std::sync::Mutex::new(Some(durable_rx)),
                 events,
+                history: history::LocalHistory::default(),
             },
             Subjects::new(subject_prefix),
         )
@@ -307,6 +315,7 @@ impl Bus {
                 max_pending: 100_000,
                 dropped: AtomicU64::new(0),
                 spool: None,
+                replicas: 1,
             }),
         }
     }

@@ -73,12 +73,37 @@ impl Subjects {
         format!("{}.alerts.>", self.prefix)
     }
 
+    /// `<prefix>.incidents.<opened|updated|resolved|merged>`: incident
+    /// transitions (protobuf `Incident`), kept in the incidents stream.
+    pub fn incident_event(&self, transition: &str) -> String {
+        format!("{}.incidents.{transition}", self.prefix)
+    }
+
+    /// What the incidents stream captures: `<prefix>.incidents.>`.
+    pub fn incident_wildcard(&self) -> String {
+        format!("{}.incidents.>", self.prefix)
+    }
+
+    /// `<prefix>.query.context`: request-reply, a protobuf `ContextQuery`
+    /// answered with a `ContextReply` (the anomaly context v2).
+    pub fn context_query(&self) -> String {
+        format!("{}.query.context", self.prefix)
+    }
+
+    /// `<prefix>.query.incidents`: request-reply, answers the open and
+    /// recently closed incidents (JSON array).
+    pub fn incidents_query(&self) -> String {
+        format!("{}.query.incidents", self.prefix)
+    }
+
     /// `<prefix>.query.report`: request-reply, answers the latest report (protobuf).
     pub fn report_query(&self) -> String {
         format!("{}.query.report", self.prefix)
     }
 
-    /// `<prefix>.query.anomaly-context`: request-reply, answers the anomaly context (JSON).
+    /// `<prefix>.query.anomaly-context`: request-reply, a JSON query
+    /// (`ContextQuery`'s fields; empty: the defaults) answered with the
+    /// anomaly context v2 as JSON (`{"error": ...}` for a bad field).
     pub fn anomaly_context_query(&self) -> String {
         format!("{}.query.anomaly-context", self.prefix)
     }

@@ -5,7 +5,13 @@
 //! types of `inspector-proto` are only the wire form; [`wire`] converts between
 //! the two and is the one place that knows both.
 
+pub mod context;
+pub mod incident;
+pub mod scope;
 pub mod wire;
+
+pub use incident::{Incident, IncidentMember, IncidentState};
+pub use scope::{Scope, ScopeMatch, ScopeRules, WorkloadKind};
 
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
@@ -422,6 +428,9 @@ pub struct Alert {
     pub finding: Finding,
     /// Recorded only (shadow mode): never sent to anyone.
     pub shadow: bool,
+    /// The incident the condition belongs to, once it is in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident_id: Option<String>,
 }
 
 impl Alert {
@@ -490,6 +499,9 @@ pub struct InspectionReport {
     /// Alerts not listed for the size limit.
     #[serde(default)]
     pub alerts_omitted: u32,
+    /// Incidents open at the end of the window, and those closed recently.
+    #[serde(default)]
+    pub incidents: Vec<Incident>,
 }
 
 impl InspectionReport {
@@ -502,6 +514,11 @@ impl InspectionReport {
             let dropped = self.findings.len() - keep;
             self.findings.truncate(keep);
             self.findings_omitted = self.findings_omitted.saturating_add(dropped as u32);
+        }
+        // Then incidents, open ones kept longest.
+        self.incidents.sort_by_key(|incident| !incident.is_open());
+        while encoded_len(self) > max_bytes && !self.incidents.is_empty() {
+            self.incidents.truncate(self.incidents.len() / 2);
         }
         // Firing alerts before resolved ones, so trimming drops resolved first.
         self.alerts.sort_by_key(|alert| !alert.is_firing());

@@ -5,7 +5,10 @@ use chrono::{DateTime, Utc};
 use inspector_proto::v1 as pb;
 use inspector_proto::{Message, Timestamp};
 
+use crate::context::{AnomalyContext, ContextItem, ContextQuery};
+use crate::scope::{Resolution, Scope, ScopeMatch, WorkloadKind};
 use crate::{
+    Incident, IncidentMember, IncidentState,
     Alert, AlertStatus, AnomalyDetail, Confidence, DeliveryStatus, Finding, FindingDetail,
     FindingKind, InspectionReport, LogPatternDetail, Observation, SensorError, SensorRun,
     SensorStatus, Severity, TrendDetail,
@@ -473,6 +476,7 @@ impl From<&InspectionReport> for pb::InspectionReport {
             alert_delivery: r.alert_delivery.iter().map(Into::into).collect(),
             findings_omitted: r.findings_omitted,
             alerts_omitted: r.alerts_omitted,
+            incidents: r.incidents.iter().map(Into::into).collect(),
         }
     }
 }
@@ -490,6 +494,7 @@ impl From<&Alert> for pb::Alert {
             last_seen_at: Some(to_timestamp(a.last_seen_at)),
             finding: Some((&a.finding).into()),
             shadow: a.shadow,
+            incident_id: a.incident_id.clone().unwrap_or_default(),
         }
     }
 }
@@ -524,6 +529,7 @@ impl TryFrom<pb::Alert> for Alert {
             last_seen_at: from_timestamp(a.last_seen_at, "Alert", "last_seen_at")?,
             finding: Finding::try_from(finding)?,
             shadow: a.shadow,
+            incident_id: non_empty(a.incident_id),
         })
     }
 }
@@ -588,6 +594,188 @@ impl TryFrom<pb::InspectionReport> for InspectionReport {
             alert_delivery: r.alert_delivery.into_iter().map(Into::into).collect(),
             findings_omitted: r.findings_omitted,
             alerts_omitted: r.alerts_omitted,
+            incidents: r
+                .incidents
+                .into_iter()
+                .map(Incident::try_from)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+impl From<&Scope> for pb::Scope {
+    fn from(scope: &Scope) -> Self {
+        match scope {
+            Scope::Cluster => pb::Scope {
+                level: pb::ScopeLevel::Cluster as i32,
+                ..Default::default()
+            },
+            Scope::Namespace { namespace } => pb::Scope {
+                level: pb::ScopeLevel::Namespace as i32,
+                namespace: namespace.clone(),
+                ..Default::default()
+            },
+            Scope::Workload {
+                namespace,
+                name,
+                kind,
+                resolved_by,
+            } => pb::Scope {
+                level: pb::ScopeLevel::Workload as i32,
+                namespace: namespace.clone().unwrap_or_default(),
+                workload: name.clone(),
+                workload_kind: match kind {
+                    WorkloadKind::Deployment => pb::WorkloadKind::Deployment,
+                    WorkloadKind::StatefulSet => pb::WorkloadKind::StatefulSet,
+                    WorkloadKind::DaemonSet => pb::WorkloadKind::DaemonSet,
+                    WorkloadKind::Job => pb::WorkloadKind::Job,
+                    WorkloadKind::CronJob => pb::WorkloadKind::CronJob,
+                    WorkloadKind::Unknown => pb::WorkloadKind::Unspecified,
+                } as i32,
+                resolved_by: match resolved_by {
+                    Resolution::Label { .. } => pb::ScopeResolution::Label,
+                    Resolution::KubernetesApi => pb::ScopeResolution::KubernetesApi,
+                    Resolution::PodNaming => pb::ScopeResolution::PodNaming,
+                } as i32,
+                resolved_label: match resolved_by {
+                    Resolution::Label { label } => label.clone(),
+                    _ => String::new(),
+                },
+            },
+        }
+    }
+}
+
+impl TryFrom<pb::Scope> for Scope {
+    type Error = WireError;
+
+    fn try_from(s: pb::Scope) -> Result<Self, WireError> {
+        let namespace = cap(s.namespace, MAX_LABEL_BYTES);
+        match pb::ScopeLevel::try_from(s.level) {
+            Ok(pb::ScopeLevel::Cluster) => Ok(Scope::Cluster),
+            Ok(pb::ScopeLevel::Namespace) if !namespace.is_empty() => {
+                Ok(Scope::Namespace { namespace })
+            }
+            Ok(pb::ScopeLevel::Workload) if !s.workload.is_empty() => Ok(Scope::Workload {
+                namespace: non_empty(namespace),
+                name: cap(s.workload, MAX_LABEL_BYTES),
+                kind: match pb::WorkloadKind::try_from(s.workload_kind) {
+                    Ok(pb::WorkloadKind::Deployment) => WorkloadKind::Deployment,
+                    Ok(pb::WorkloadKind::StatefulSet) => WorkloadKind::StatefulSet,
+                    Ok(pb::WorkloadKind::DaemonSet) => WorkloadKind::DaemonSet,
+                    Ok(pb::WorkloadKind::Job) => WorkloadKind::Job,
+                    Ok(pb::WorkloadKind::CronJob) => WorkloadKind::CronJob,
+                    _ => WorkloadKind::Unknown,
+                },
+                resolved_by: match pb::ScopeResolution::try_from(s.resolved_by) {
+                    Ok(pb::ScopeResolution::KubernetesApi) => Resolution::KubernetesApi,
+                    Ok(pb::ScopeResolution::PodNaming) => Resolution::PodNaming,
+                    _ => Resolution::Label {
+                        label: cap(s.resolved_label, MAX_LABEL_BYTES),
+                    },
+                },
+            }),
+            Ok(pb::ScopeLevel::Namespace) => Err(invalid("Scope", "namespace", "empty")),
+            Ok(pb::ScopeLevel::Workload) => Err(invalid("Scope", "workload", "empty")),
+            _ => Err(invalid("Scope", "level", format!("unknown value {}", s.level))),
+        }
+    }
+}
+
+impl From<&IncidentMember> for pb::IncidentMember {
+    fn from(m: &IncidentMember) -> Self {
+        pb::IncidentMember {
+            key: m.key.clone(),
+            scope: Some((&m.scope).into()),
+            first_seen: Some(to_timestamp(m.first_seen)),
+            last_seen: Some(to_timestamp(m.last_seen)),
+            finding_ids: m.finding_ids.clone(),
+            sightings: m.sightings,
+            finding: Some((&m.finding).into()),
+        }
+    }
+}
+
+impl TryFrom<pb::IncidentMember> for IncidentMember {
+    type Error = WireError;
+
+    fn try_from(m: pb::IncidentMember) -> Result<Self, WireError> {
+        Ok(IncidentMember {
+            key: m.key,
+            scope: Scope::try_from(m.scope.unwrap_or_default())?,
+            first_seen: from_timestamp(m.first_seen, "IncidentMember", "first_seen")?,
+            last_seen: from_timestamp(m.last_seen, "IncidentMember", "last_seen")?,
+            finding_ids: m.finding_ids,
+            sightings: m.sightings,
+            finding: Finding::try_from(
+                m.finding
+                    .ok_or_else(|| invalid("IncidentMember", "finding", "missing"))?,
+            )?,
+        })
+    }
+}
+
+impl From<&Incident> for pb::Incident {
+    fn from(i: &Incident) -> Self {
+        pb::Incident {
+            id: i.id.clone(),
+            state: match i.state {
+                IncidentState::Open => pb::IncidentState::Open,
+                IncidentState::Resolved { .. } => pb::IncidentState::Resolved,
+                IncidentState::Merged { .. } => pb::IncidentState::Merged,
+            } as i32,
+            scope: Some((&i.scope).into()),
+            title: i.title.clone(),
+            severity: pb::Severity::from(i.severity) as i32,
+            opened_at: Some(to_timestamp(i.opened_at)),
+            first_seen: Some(to_timestamp(i.first_seen)),
+            last_seen: Some(to_timestamp(i.last_seen)),
+            closed_at: i.state.closed_at().map(to_timestamp),
+            merged_into: match &i.state {
+                IncidentState::Merged { into, .. } => into.clone(),
+                _ => String::new(),
+            },
+            members: i.members.iter().map(Into::into).collect(),
+            members_omitted: i.members_omitted,
+            revision: i.revision,
+        }
+    }
+}
+
+impl TryFrom<pb::Incident> for Incident {
+    type Error = WireError;
+
+    fn try_from(i: pb::Incident) -> Result<Self, WireError> {
+        if i.id.is_empty() {
+            return Err(invalid("Incident", "id", "empty"));
+        }
+        let state = match pb::IncidentState::try_from(i.state) {
+            Ok(pb::IncidentState::Open) => IncidentState::Open,
+            Ok(pb::IncidentState::Resolved) => IncidentState::Resolved {
+                at: from_timestamp(i.closed_at, "Incident", "closed_at")?,
+            },
+            Ok(pb::IncidentState::Merged) => IncidentState::Merged {
+                at: from_timestamp(i.closed_at, "Incident", "closed_at")?,
+                into: i.merged_into,
+            },
+            _ => return Err(invalid("Incident", "state", format!("unknown value {}", i.state))),
+        };
+        Ok(Incident {
+            id: i.id,
+            state,
+            scope: Scope::try_from(i.scope.unwrap_or_default())?,
+            title: cap(i.title, MAX_TEXT_BYTES),
+            severity: severity_from_wire(i.severity)?,
+            opened_at: from_timestamp(i.opened_at, "Incident", "opened_at")?,
+            first_seen: from_timestamp(i.first_seen, "Incident", "first_seen")?,
+            last_seen: from_timestamp(i.last_seen, "Incident", "last_seen")?,
+            members: i
+                .members
+                .into_iter()
+                .map(IncidentMember::try_from)
+                .collect::<Result<_, _>>()?,
+            members_omitted: i.members_omitted,
+            revision: i.revision,
         })
     }
 }
@@ -628,6 +816,118 @@ wire_message!(Finding, pb::Finding, "Finding");
 wire_message!(SensorRun, pb::SensorRun, "SensorRun");
 wire_message!(InspectionReport, pb::InspectionReport, "InspectionReport");
 wire_message!(Alert, pb::Alert, "Alert");
+wire_message!(Incident, pb::Incident, "Incident");
+wire_message!(ContextQuery, pb::ContextQuery, "ContextQuery");
+wire_message!(AnomalyContext, pb::AnomalyContext, "AnomalyContext");
+
+impl From<&ContextQuery> for pb::ContextQuery {
+    fn from(q: &ContextQuery) -> Self {
+        pb::ContextQuery {
+            namespace: q.namespace.clone().unwrap_or_default(),
+            workload: q.workload.clone().unwrap_or_default(),
+            at: q.at.map(to_timestamp),
+            window_seconds: q.window_seconds.unwrap_or_default(),
+            max_items: q.max_items.unwrap_or_default(),
+        }
+    }
+}
+
+impl TryFrom<pb::ContextQuery> for ContextQuery {
+    type Error = WireError;
+
+    fn try_from(q: pb::ContextQuery) -> Result<Self, WireError> {
+        Ok(ContextQuery {
+            namespace: non_empty(cap(q.namespace, MAX_LABEL_BYTES)),
+            workload: non_empty(cap(q.workload, MAX_LABEL_BYTES)),
+            at: optional_timestamp(q.at, "ContextQuery", "at")?,
+            window_seconds: (q.window_seconds > 0).then_some(q.window_seconds),
+            max_items: (q.max_items > 0).then_some(q.max_items),
+        })
+    }
+}
+
+fn scope_match_to_wire(m: ScopeMatch) -> i32 {
+    let wire = match m {
+        ScopeMatch::Workload => pb::ScopeMatch::Workload,
+        ScopeMatch::Namespace => pb::ScopeMatch::Namespace,
+        ScopeMatch::Cluster => pb::ScopeMatch::Cluster,
+    };
+    wire as i32
+}
+
+impl From<&AnomalyContext> for pb::AnomalyContext {
+    fn from(c: &AnomalyContext) -> Self {
+        pb::AnomalyContext {
+            version: c.version,
+            generated_at: Some(to_timestamp(c.generated_at)),
+            from: Some(to_timestamp(c.from)),
+            to: Some(to_timestamp(c.to)),
+            namespace: c.namespace.clone().unwrap_or_default(),
+            workload: c.workload.clone().unwrap_or_default(),
+            shadow: c.shadow,
+            items: c
+                .items
+                .iter()
+                .map(|item| pb::ContextItem {
+                    scope_match: scope_match_to_wire(item.scope_match),
+                    scope: Some((&item.scope).into()),
+                    finding: Some((&item.finding).into()),
+                    incident_id: item.incident_id.clone().unwrap_or_default(),
+                })
+                .collect(),
+            total_items: c.total_items,
+            incidents: c.incidents.iter().map(Into::into).collect(),
+            sensor_problems: c.sensor_problems.iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<pb::AnomalyContext> for AnomalyContext {
+    type Error = WireError;
+
+    fn try_from(c: pb::AnomalyContext) -> Result<Self, WireError> {
+        let items = c
+            .items
+            .into_iter()
+            .map(|item| {
+                Ok(ContextItem {
+                    scope_match: match pb::ScopeMatch::try_from(item.scope_match) {
+                        Ok(pb::ScopeMatch::Workload) => ScopeMatch::Workload,
+                        Ok(pb::ScopeMatch::Namespace) => ScopeMatch::Namespace,
+                        _ => ScopeMatch::Cluster,
+                    },
+                    scope: Scope::try_from(item.scope.unwrap_or_default())?,
+                    incident_id: non_empty(item.incident_id),
+                    finding: Finding::try_from(
+                        item.finding
+                            .ok_or_else(|| invalid("ContextItem", "finding", "missing"))?,
+                    )?,
+                })
+            })
+            .collect::<Result<_, WireError>>()?;
+        Ok(AnomalyContext {
+            version: c.version,
+            generated_at: from_timestamp(c.generated_at, "AnomalyContext", "generated_at")?,
+            from: from_timestamp(c.from, "AnomalyContext", "from")?,
+            to: from_timestamp(c.to, "AnomalyContext", "to")?,
+            namespace: non_empty(c.namespace),
+            workload: non_empty(c.workload),
+            shadow: c.shadow,
+            items,
+            total_items: c.total_items,
+            incidents: c
+                .incidents
+                .into_iter()
+                .map(Incident::try_from)
+                .collect::<Result<_, _>>()?,
+            sensor_problems: c
+                .sensor_problems
+                .into_iter()
+                .map(SensorStatus::try_from)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -677,6 +977,7 @@ mod tests {
                     last_seen_at: finding.detected_at,
                     finding: finding.clone(),
                     shadow: false,
+                    incident_id: Some("incident-1".into()),
                 },
                 Alert {
                     key: "other".into(),
@@ -687,6 +988,7 @@ mod tests {
                     last_seen_at: finding.detected_at,
                     finding: finding.clone(),
                     shadow: true,
+                    incident_id: None,
                 },
             ],
             alert_delivery: vec![DeliveryStatus {
@@ -697,6 +999,39 @@ mod tests {
             }],
             findings_omitted: 3,
             alerts_omitted: 0,
+            incidents: vec![Incident {
+                id: "incident-1".into(),
+                state: IncidentState::Merged {
+                    at: finding.detected_at,
+                    into: "incident-0".into(),
+                },
+                scope: Scope::Workload {
+                    namespace: Some("shop".into()),
+                    name: "checkout".into(),
+                    kind: WorkloadKind::Deployment,
+                    resolved_by: Resolution::Label {
+                        label: "deployment".into(),
+                    },
+                },
+                title: "checkout: disk rising".into(),
+                severity: Severity::Warning,
+                opened_at: finding.detected_at,
+                first_seen: finding.detected_at,
+                last_seen: finding.detected_at,
+                members: vec![IncidentMember {
+                    key: finding.dedup_key(),
+                    scope: Scope::Namespace {
+                        namespace: "shop".into(),
+                    },
+                    first_seen: finding.detected_at,
+                    last_seen: finding.detected_at,
+                    finding_ids: vec![finding.id.clone()],
+                    sightings: 2,
+                    finding: finding.clone(),
+                }],
+                members_omitted: 1,
+                revision: 4,
+            }],
         };
         assert_eq!(
             InspectionReport::from_bytes(&report.to_bytes()).unwrap(),
