@@ -433,3 +433,110 @@ pub fn render_prompt(context: &AnomalyContext, max_tokens: usize) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use inspector_domain::Scope;
+
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> ContextParams {
+        let json: serde_json::Map<String, serde_json::Value> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        serde_json::from_value(json.into()).unwrap()
+    }
+
+    fn field_of(pairs: &[(&str, &str)]) -> &'static str {
+        let now = Utc::now();
+        params(pairs)
+            .parse()
+            .and_then(|(q, _)| Query::resolve(&q, MAX_WINDOW / 7 / 24, 50, now))
+            .unwrap_err()
+            .field
+    }
+
+    #[test]
+    fn absurd_parameters_name_their_field() {
+        assert_eq!(field_of(&[("window", "100y")]), "window");
+        assert_eq!(field_of(&[("window", "soon")]), "window");
+        assert_eq!(field_of(&[("format", "prompt"), ("max_tokens", "0")]), "max_tokens");
+        assert_eq!(field_of(&[("max_tokens", "400")]), "max_tokens");
+        assert_eq!(field_of(&[("at", "yesterday")]), "at");
+        assert_eq!(field_of(&[("at", "1")]), "at");
+        assert_eq!(field_of(&[("format", "xml")]), "format");
+        assert_eq!(field_of(&[("max_items", "0")]), "max_items");
+        assert_eq!(field_of(&[("max_items", "5000")]), "max_items");
+        let (query, format) = params(&[("namespace", "shop"), ("format", "prompt"), ("window", "30m")])
+            .parse()
+            .unwrap();
+        assert_eq!(format, Format::Prompt { max_tokens: DEFAULT_MAX_TOKENS });
+        assert_eq!(query.window_seconds, Some(1800));
+        assert_eq!(query.namespace.as_deref(), Some("shop"));
+    }
+
+    fn context(findings: usize) -> AnomalyContext {
+        let now = DateTime::from_timestamp(1_795_680_000, 0).unwrap();
+        let items = (0..findings)
+            .map(|i| {
+                let finding = if i % 2 == 0 {
+                    inspector_domain::fixtures::anomaly(&format!("http_requests_per_second_{i}"), "b-0", now)
+                } else {
+                    inspector_domain::fixtures::log_pattern("checkout", &format!("payment timeout after <*> ms #{i}"), now)
+                };
+                ContextItem {
+                    scope_match: ScopeMatch::Workload,
+                    scope: Scope::Cluster,
+                    incident_id: Some("0123456789abcdef".into()),
+                    finding,
+                }
+            })
+            .collect();
+        AnomalyContext {
+            version: CONTEXT_VERSION,
+            generated_at: now,
+            from: now - chrono::Duration::hours(1),
+            to: now,
+            namespace: Some("shop".into()),
+            workload: Some("checkout".into()),
+            shadow: false,
+            items,
+            total_items: findings as u32 + 7,
+            incidents: vec![],
+            sensor_problems: vec![],
+        }
+    }
+
+    /// Within budget, whole lines only, the most relevant kept, the cut counted.
+    #[test]
+    fn the_prompt_fits_its_budget_in_whole_lines() {
+        let full = context(200);
+        for budget in [100, 150, 400, 1500, 5000] {
+            let text = render_prompt(&full, budget);
+            assert!(count_tokens(&text) <= budget, "{budget}: {} tokens", count_tokens(&text));
+            assert!(text.ends_with('\n'));
+            let last = text.lines().last().unwrap();
+            assert!(last.starts_with("(not shown for the token budget:"), "{last}");
+            let shown = text.lines().filter(|l| l.starts_with("- ")).count();
+            assert!(last.contains(&format!("{} findings", 207 - shown)), "{last}");
+            for line in text.lines().filter(|l| l.starts_with("- ")) {
+                assert!(line.ends_with("[incident 01234567]"), "cut mid-line: {line}");
+            }
+        }
+        let first = render_prompt(&full, 400);
+        assert!(first.lines().nth(1).unwrap().contains("http_requests_per_second_0 = 10 vs usual 1 (+9.0σ)"), "{first}");
+        let small = render_prompt(&context(2), 1500);
+        assert!(small.lines().any(|l| l.contains("new log shape in checkout: \"payment timeout after <*> ms #1\"")), "{small}");
+        assert!(small.contains("7 findings"), "the 7 over max_items are counted: {small}");
+    }
+
+    #[test]
+    fn units_come_from_the_metric_name() {
+        assert_eq!(with_unit(310.0, "http_requests_per_second"), "310/s");
+        assert_eq!(with_unit(0.25, "request_duration_seconds"), "0.25 s");
+        assert_eq!(with_unit(82.5, "disk_used_percent"), "82.5%");
+        assert_eq!(with_unit(1.5e9, "memory_bytes"), "1500000000 B");
+        assert_eq!(with_unit(3.0, "queue_depth"), "3");
+    }
+}

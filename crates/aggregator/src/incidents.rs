@@ -627,3 +627,114 @@ impl Incidents {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use inspector_domain::ScopeRules;
+    use inspector_domain::scope::NoLookup;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_795_680_000 + seconds, 0).unwrap()
+    }
+
+    /// A sighting: (condition, namespace index or none, workload index or
+    /// none, seconds after the start).
+    type Sighting = (u8, Option<u8>, Option<u8>, i64);
+
+    fn finding_of(sighting: &Sighting) -> (String, Finding, Scope) {
+        let (condition, namespace, workload, seconds) = *sighting;
+        let mut labels = vec![];
+        let namespace = namespace.map(|n| format!("ns{n}"));
+        let workload = workload.map(|w| format!("w{w}"));
+        if let Some(ns) = &namespace {
+            labels.push(("namespace", ns.as_str()));
+        }
+        if let Some(w) = &workload {
+            labels.push(("deployment", w.as_str()));
+        }
+        let finding = inspector_domain::fixtures::trend(&format!("m{condition}"), &labels, "t-0", at(seconds));
+        let scope = ScopeRules::default().resolve(&finding.labels, &NoLookup);
+        (finding.dedup_key(), finding, scope)
+    }
+
+    /// The partition of conditions into open incidents.
+    fn partition(sightings: &[Sighting]) -> BTreeSet<BTreeSet<String>> {
+        let mut incidents = Incidents::new(IncidentsConfig::default());
+        for sighting in sightings {
+            let (key, finding, scope) = finding_of(sighting);
+            incidents.observe(&key, &finding, scope, at(1000));
+        }
+        let mut seen = BTreeSet::new();
+        let groups: BTreeSet<BTreeSet<String>> = incidents
+            .open_incidents()
+            .map(|i| i.members.iter().map(|m| m.key.clone()).collect::<BTreeSet<_>>())
+            .collect();
+        for group in &groups {
+            for key in group {
+                assert!(seen.insert(key.clone()), "{key} is in two open incidents");
+            }
+        }
+        groups
+    }
+
+    fn sighting() -> impl Strategy<Value = Sighting> {
+        (0u8..12, proptest::option::of(0u8..3), proptest::option::of(0u8..4), 0i64..600)
+    }
+
+    proptest! {
+        /// Within the window, the order of arrival does not change the
+        /// grouping, and a condition is in at most one open incident.
+        #[test]
+        fn arrival_order_does_not_change_the_grouping(
+            sightings in proptest::collection::vec(sighting(), 1..40),
+            seed in any::<u64>(),
+        ) {
+            let mut shuffled = sightings.clone();
+            // A deterministic shuffle from the seed.
+            let mut state = seed | 1;
+            for i in (1..shuffled.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                shuffled.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            prop_assert_eq!(partition(&sightings), partition(&shuffled));
+        }
+    }
+
+    #[test]
+    fn a_namespace_wide_finding_joins_the_workloads_of_its_namespace() {
+        let sightings = [
+            (1, Some(0), Some(1), 0),
+            (2, Some(0), Some(2), 10),
+            (3, Some(1), Some(1), 20),
+        ];
+        assert_eq!(partition(&sightings).len(), 3);
+        let mut joined = sightings.to_vec();
+        joined.push((4, Some(0), None, 30));
+        let groups = partition(&joined);
+        assert_eq!(groups.len(), 2, "{groups:?}");
+    }
+
+    #[test]
+    fn sightings_outside_the_window_open_a_new_incident_and_max_open_is_kept() {
+        let late = 15 * 60 + 60;
+        assert_eq!(partition(&[(1, Some(0), Some(1), 0), (2, Some(0), Some(1), late)]).len(), 2);
+        let mut incidents = Incidents::new(IncidentsConfig {
+            max_open: 2,
+            ..IncidentsConfig::default()
+        });
+        for condition in 0..5 {
+            let (key, finding, scope) = finding_of(&(condition, None, None, 0));
+            let observed = incidents.observe(&key, &finding, scope, at(0));
+            assert_eq!(observed.incident.is_some(), condition < 2);
+        }
+        assert_eq!(incidents.open_count(), 2);
+        assert_eq!(incidents.refused(), 3);
+    }
+}

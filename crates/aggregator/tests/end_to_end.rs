@@ -136,11 +136,14 @@ async fn rising_metric_is_reported_once_and_served() {
         .json()
         .await
         .unwrap();
-    let findings = context["findings"].as_array().unwrap();
-    assert_eq!(findings.len(), 1, "{context:#}");
-    assert_eq!(findings[0]["kind"], "trend_breach");
-    assert_eq!(findings[0]["hours_to_breach"], 2.0);
-    assert_eq!(findings[0]["labels"]["mount"], "/data");
+    assert_eq!(context["version"], 2);
+    let items = context["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{context:#}");
+    assert_eq!(items[0]["scope_match"], "cluster");
+    let finding = &items[0]["finding"];
+    assert_eq!(finding["kind"], "trend_breach");
+    assert_eq!(finding["predicted_hours_to_breach"], 2.0);
+    assert_eq!(finding["labels"]["mount"], "/data");
 
     // And the anomaly context over NATS request-reply.
     let reply = client
@@ -148,7 +151,7 @@ async fn rising_metric_is_reported_once_and_served() {
         .await
         .unwrap();
     let over_nats: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-    assert_eq!(over_nats["findings"], context["findings"]);
+    assert_eq!(over_nats["items"], context["items"]);
     stop.cancel();
     aggregator.stop().await;
 }
