@@ -38,7 +38,11 @@ fn findings(n: usize, conditions: Option<usize>, stem: &str) -> Vec<Finding> {
             let workload = format!("w{}", i % 100);
             let mut finding = inspector_domain::fixtures::trend(
                 stem,
-                &[("namespace", "load"), ("deployment", &workload), ("pod", &key)],
+                &[
+                    ("namespace", "load"),
+                    ("deployment", &workload),
+                    ("pod", &key),
+                ],
                 "load",
                 now,
             );
@@ -202,7 +206,10 @@ async fn context(setup: &Setup) {
     let recent = running
         .handle
         .shared()
-        .context(&Default::default(), inspector_aggregator::context::Format::Json)
+        .context(
+            &Default::default(),
+            inspector_aggregator::context::Format::Json,
+        )
         .expect("context")
         .context
         .total_items;
@@ -211,7 +218,10 @@ async fn context(setup: &Setup) {
     for (label, query) in [
         ("unscoped JSON", ""),
         ("scoped JSON", "?namespace=load&workload=w7"),
-        ("scoped prompt", "?namespace=load&workload=w7&format=prompt&max_tokens=1500"),
+        (
+            "scoped prompt",
+            "?namespace=load&workload=w7&format=prompt&max_tokens=1500",
+        ),
     ] {
         let (rate, p50, p99) = context_load(port, query, 16, Duration::from_secs(5)).await;
         println!(

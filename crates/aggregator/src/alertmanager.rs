@@ -337,7 +337,10 @@ mod tests {
         assert!(!labels.contains_key("incident_id"));
         let mut grouped = alert(AlertStatus::Firing, false);
         grouped.incident_id = Some("inc-1".into());
-        grouped.finding.labels.insert("incident_id".into(), "spoof".into());
+        grouped
+            .finding
+            .labels
+            .insert("incident_id".into(), "spoof".into());
         let labels = super::labels(&grouped);
         assert_eq!(labels["incident_id"], "inc-1");
         assert_eq!(labels["finding_incident_id"], "spoof");

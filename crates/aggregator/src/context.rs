@@ -78,7 +78,10 @@ impl ContextParams {
         let at = match self.at.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(text) => Some(parse_time(text).ok_or_else(|| {
-                bad("at", format!("{text:?} is neither RFC 3339 nor Unix seconds"))
+                bad(
+                    "at",
+                    format!("{text:?} is neither RFC 3339 nor Unix seconds"),
+                )
             })?),
         };
         let window_seconds = match self.window.as_deref().map(str::trim) {
@@ -89,17 +92,18 @@ impl ContextParams {
                     .as_secs(),
             ),
         };
-        let number = |field: &'static str, text: &Option<String>| -> Result<Option<u64>, QueryError> {
-            match text.as_deref().map(str::trim) {
-                None | Some("") => Ok(None),
-                Some(text) => text
-                    .parse::<u64>()
-                    .map(Some)
-                    .map_err(|_| bad(field, format!("{text:?} is not a whole number"))),
-            }
-        };
-        let max_items = number("max_items", &self.max_items)?
-            .map(|n| u32::try_from(n).unwrap_or(u32::MAX));
+        let number =
+            |field: &'static str, text: &Option<String>| -> Result<Option<u64>, QueryError> {
+                match text.as_deref().map(str::trim) {
+                    None | Some("") => Ok(None),
+                    Some(text) => text
+                        .parse::<u64>()
+                        .map(Some)
+                        .map_err(|_| bad(field, format!("{text:?} is not a whole number"))),
+                }
+            };
+        let max_items =
+            number("max_items", &self.max_items)?.map(|n| u32::try_from(n).unwrap_or(u32::MAX));
         if max_items == Some(0) {
             return Err(bad("max_items", "must be at least 1"));
         }
@@ -112,7 +116,9 @@ impl ContextParams {
             }
             Some("prompt") => {
                 let max_tokens = number("max_tokens", &self.max_tokens)?
-                    .map_or(DEFAULT_MAX_TOKENS, |n| usize::try_from(n).unwrap_or(usize::MAX));
+                    .map_or(DEFAULT_MAX_TOKENS, |n| {
+                        usize::try_from(n).unwrap_or(usize::MAX)
+                    });
                 if !MAX_TOKENS.contains(&max_tokens) {
                     return Err(bad(
                         "max_tokens",
@@ -127,7 +133,12 @@ impl ContextParams {
             }
             Some(other) => return Err(bad("format", format!("{other:?}: use json or prompt"))),
         };
-        let name = |text: &Option<String>| text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from);
+        let name = |text: &Option<String>| {
+            text.as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+        };
         Ok((
             ContextQuery {
                 namespace: name(&self.namespace),
@@ -162,7 +173,10 @@ impl Query {
         default_max_items: usize,
         now: DateTime<Utc>,
     ) -> Result<Query, QueryError> {
-        for (field, value) in [("namespace", &query.namespace), ("workload", &query.workload)] {
+        for (field, value) in [
+            ("namespace", &query.namespace),
+            ("workload", &query.workload),
+        ] {
             if value.as_ref().is_some_and(|v| v.len() > MAX_NAME) {
                 return Err(bad(field, format!("longer than {MAX_NAME} bytes")));
             }
@@ -182,7 +196,10 @@ impl Query {
             Some(seconds) if seconds > MAX_WINDOW.as_secs() => {
                 return Err(bad(
                     "window",
-                    format!("{seconds}s is longer than {}s (7 days)", MAX_WINDOW.as_secs()),
+                    format!(
+                        "{seconds}s is longer than {}s (7 days)",
+                        MAX_WINDOW.as_secs()
+                    ),
                 ));
             }
             Some(seconds) => std::time::Duration::from_secs(seconds),
@@ -297,7 +314,11 @@ fn finding_line(finding: &Finding) -> String {
         ),
         FindingDetail::TrendBreach(t) => {
             let when = match t.predicted_hours_to_breach {
-                Some(hours) => format!("crosses {} in {}h", with_unit(t.threshold, key), short_number(hours)),
+                Some(hours) => format!(
+                    "crosses {} in {}h",
+                    with_unit(t.threshold, key),
+                    short_number(hours)
+                ),
                 None => format!("past {}", with_unit(t.threshold, key)),
             };
             format!(
@@ -317,7 +338,10 @@ fn finding_line(finding: &Finding) -> String {
             .map(String::as_str)
             .collect::<Vec<_>>()
             .join("/");
-            format!("new log shape in {place}: \"{}\"", one_line(&l.template, 200))
+            format!(
+                "new log shape in {place}: \"{}\"",
+                one_line(&l.template, 200)
+            )
         }
     };
     format!(
@@ -375,11 +399,17 @@ pub fn render_prompt(context: &AnomalyContext, max_tokens: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "Anomalies around {scope} from {} to {} (proactive-inspector, {} matching findings, {} incidents):",
+        "Anomalies around {scope} from {} to {} (proactive-inspector, {} matching finding{}, {} incident{}):",
         context.from.format("%Y-%m-%dT%H:%M:%SZ"),
         context.to.format("%Y-%m-%dT%H:%M:%SZ"),
         context.total_items,
-        context.incidents.len()
+        if context.total_items == 1 { "" } else { "s" },
+        context.incidents.len(),
+        if context.incidents.len() == 1 {
+            ""
+        } else {
+            "s"
+        },
     );
     let mut lines: Vec<(String, &'static str)> = Vec::new();
     for incident in &context.incidents {
@@ -392,7 +422,11 @@ pub fn render_prompt(context: &AnomalyContext, max_tokens: usize) -> String {
             .map(|id| format!(" [incident {}]", &id[..id.len().min(8)]))
             .unwrap_or_default();
         lines.push((
-            format!("- [{}] {}{incident}", scope_tag(item.scope_match), finding_line(&item.finding)),
+            format!(
+                "- [{}] {}{incident}",
+                scope_tag(item.scope_match),
+                finding_line(&item.finding)
+            ),
             "finding",
         ));
     }
@@ -402,7 +436,13 @@ pub fn render_prompt(context: &AnomalyContext, max_tokens: usize) -> String {
             line.push_str("stale (its findings may be missing); ");
         }
         if let Some(error) = sensor.errors.first() {
-            let _ = write!(line, "{} errors, e.g. {}: {}", sensor.errors.len(), error.subject, one_line(&error.message, 160));
+            let _ = write!(
+                line,
+                "{} errors, e.g. {}: {}",
+                sensor.errors.len(),
+                error.subject,
+                one_line(&error.message, 160)
+            );
         }
         lines.push((line, "sensor note"));
     }
@@ -429,7 +469,11 @@ pub fn render_prompt(context: &AnomalyContext, max_tokens: usize) -> String {
             .iter()
             .map(|(what, n)| format!("{n} {what}{}", if *n == 1 { "" } else { "s" }))
             .collect();
-        let _ = writeln!(out, "(not shown for the token budget: {})", parts.join(", "));
+        let _ = writeln!(
+            out,
+            "(not shown for the token budget: {})",
+            parts.join(", ")
+        );
     }
     out
 }
@@ -461,17 +505,29 @@ mod tests {
     fn absurd_parameters_name_their_field() {
         assert_eq!(field_of(&[("window", "100y")]), "window");
         assert_eq!(field_of(&[("window", "soon")]), "window");
-        assert_eq!(field_of(&[("format", "prompt"), ("max_tokens", "0")]), "max_tokens");
+        assert_eq!(
+            field_of(&[("format", "prompt"), ("max_tokens", "0")]),
+            "max_tokens"
+        );
         assert_eq!(field_of(&[("max_tokens", "400")]), "max_tokens");
         assert_eq!(field_of(&[("at", "yesterday")]), "at");
         assert_eq!(field_of(&[("at", "1")]), "at");
         assert_eq!(field_of(&[("format", "xml")]), "format");
         assert_eq!(field_of(&[("max_items", "0")]), "max_items");
         assert_eq!(field_of(&[("max_items", "5000")]), "max_items");
-        let (query, format) = params(&[("namespace", "shop"), ("format", "prompt"), ("window", "30m")])
-            .parse()
-            .unwrap();
-        assert_eq!(format, Format::Prompt { max_tokens: DEFAULT_MAX_TOKENS });
+        let (query, format) = params(&[
+            ("namespace", "shop"),
+            ("format", "prompt"),
+            ("window", "30m"),
+        ])
+        .parse()
+        .unwrap();
+        assert_eq!(
+            format,
+            Format::Prompt {
+                max_tokens: DEFAULT_MAX_TOKENS
+            }
+        );
         assert_eq!(query.window_seconds, Some(1800));
         assert_eq!(query.namespace.as_deref(), Some("shop"));
     }
@@ -481,9 +537,17 @@ mod tests {
         let items = (0..findings)
             .map(|i| {
                 let finding = if i % 2 == 0 {
-                    inspector_domain::fixtures::anomaly(&format!("http_requests_per_second_{i}"), "b-0", now)
+                    inspector_domain::fixtures::anomaly(
+                        &format!("http_requests_per_second_{i}"),
+                        "b-0",
+                        now,
+                    )
                 } else {
-                    inspector_domain::fixtures::log_pattern("checkout", &format!("payment timeout after <*> ms #{i}"), now)
+                    inspector_domain::fixtures::log_pattern(
+                        "checkout",
+                        &format!("payment timeout after <*> ms #{i}"),
+                        now,
+                    )
                 };
                 ContextItem {
                     scope_match: ScopeMatch::Workload,
@@ -514,21 +578,50 @@ mod tests {
         let full = context(200);
         for budget in [100, 150, 400, 1500, 5000] {
             let text = render_prompt(&full, budget);
-            assert!(count_tokens(&text) <= budget, "{budget}: {} tokens", count_tokens(&text));
+            assert!(
+                count_tokens(&text) <= budget,
+                "{budget}: {} tokens",
+                count_tokens(&text)
+            );
             assert!(text.ends_with('\n'));
             let last = text.lines().last().unwrap();
-            assert!(last.starts_with("(not shown for the token budget:"), "{last}");
+            assert!(
+                last.starts_with("(not shown for the token budget:"),
+                "{last}"
+            );
             let shown = text.lines().filter(|l| l.starts_with("- ")).count();
-            assert!(last.contains(&format!("{} findings", 207 - shown)), "{last}");
+            assert!(
+                last.contains(&format!("{} findings", 207 - shown)),
+                "{last}"
+            );
             for line in text.lines().filter(|l| l.starts_with("- ")) {
-                assert!(line.ends_with("[incident 01234567]"), "cut mid-line: {line}");
+                assert!(
+                    line.ends_with("[incident 01234567]"),
+                    "cut mid-line: {line}"
+                );
             }
         }
         let first = render_prompt(&full, 400);
-        assert!(first.lines().nth(1).unwrap().contains("http_requests_per_second_0 = 10 vs usual 1 (+9.0σ)"), "{first}");
+        assert!(
+            first
+                .lines()
+                .nth(1)
+                .unwrap()
+                .contains("http_requests_per_second_0 = 10 vs usual 1 (+9.0σ)"),
+            "{first}"
+        );
         let small = render_prompt(&context(2), 1500);
-        assert!(small.lines().any(|l| l.contains("new log shape in checkout: \"payment timeout after <*> ms #1\"")), "{small}");
-        assert!(small.contains("7 findings"), "the 7 over max_items are counted: {small}");
+        assert!(
+            small
+                .lines()
+                .any(|l| l
+                    .contains("new log shape in checkout: \"payment timeout after <*> ms #1\"")),
+            "{small}"
+        );
+        assert!(
+            small.contains("7 findings"),
+            "the 7 over max_items are counted: {small}"
+        );
     }
 
     #[test]

@@ -18,13 +18,13 @@ use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use chrono::{DateTime, Utc};
 use inspector_domain::scope::NoLookup;
 use inspector_domain::{
-    Alert, AlertStatus, DeliveryStatus, Finding, Incident, InspectionReport, Scope, ScopeMatch, SensorError,
-    SensorRun, SensorStatus,
+    Alert, AlertStatus, DeliveryStatus, Finding, Incident, InspectionReport, Scope, ScopeMatch,
+    SensorError, SensorRun, SensorStatus,
 };
 
 use crate::config::AggregatorConfig;
-use crate::dedup::Verdict;
 use crate::context::Query;
+use crate::dedup::Verdict;
 use crate::incidents::{IncidentEvent, Incidents};
 
 /// Most run errors kept per sensor per window (a sensor failing on every
@@ -860,7 +860,12 @@ mod tests {
         finding.with_computed_id()
     }
 
-    fn query(namespace: Option<&str>, workload: Option<&str>, at: DateTime<Utc>, max: usize) -> Query {
+    fn query(
+        namespace: Option<&str>,
+        workload: Option<&str>,
+        at: DateTime<Utc>,
+        max: usize,
+    ) -> Query {
         Query {
             namespace: namespace.map(Into::into),
             workload: workload.map(Into::into),
@@ -885,12 +890,19 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, template)| {
-                let mut log =
-                    inspector_domain::fixtures::log_pattern("checkout", template, at(20 + i as i64));
+                let mut log = inspector_domain::fixtures::log_pattern(
+                    "checkout",
+                    template,
+                    at(20 + i as i64),
+                );
                 log.key = format!("checkout#{i}");
                 labelled(
                     log,
-                    &[("namespace", "shop"), ("workload", "checkout"), ("pod", "checkout-7f9c6d8b4-x1k2p")],
+                    &[
+                        ("namespace", "shop"),
+                        ("workload", "checkout"),
+                        ("pod", "checkout-7f9c6d8b4-x1k2p"),
+                    ],
                 )
             })
             .collect();
@@ -919,16 +931,28 @@ mod tests {
         let events = core.take_incident_events(at(31));
         assert_eq!(events.len(), 2, "one event per incident, coalesced");
 
-        let snapshot = core.scoped_context(&query(Some("shop"), Some("checkout"), at(40), 10), at(40));
+        let snapshot =
+            core.scoped_context(&query(Some("shop"), Some("checkout"), at(40), 10), at(40));
         let matches: Vec<ScopeMatch> = snapshot.items.iter().map(|(m, _)| *m).collect();
         assert_eq!(
             matches,
-            [ScopeMatch::Workload, ScopeMatch::Workload, ScopeMatch::Workload, ScopeMatch::Namespace]
+            [
+                ScopeMatch::Workload,
+                ScopeMatch::Workload,
+                ScopeMatch::Workload,
+                ScopeMatch::Namespace
+            ]
         );
-        assert_eq!(snapshot.items[0].1.finding.key, "http_requests_per_second", "most severe first");
+        assert_eq!(
+            snapshot.items[0].1.finding.key, "http_requests_per_second",
+            "most severe first"
+        );
         assert_eq!(snapshot.incidents[0].id, ids[0]);
         // Outside the window: nothing.
-        let late = core.scoped_context(&query(Some("shop"), None, at(40) + chrono::Duration::hours(3), 10), at(40));
+        let late = core.scoped_context(
+            &query(Some("shop"), None, at(40) + chrono::Duration::hours(3), 10),
+            at(40),
+        );
         assert!(late.items.is_empty() && late.incidents.is_empty());
     }
 
@@ -954,31 +978,50 @@ mod tests {
             .collect();
         assert_eq!(
             rest,
-            ["k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"],
+            [
+                "k99", "k98", "k97", "k96", "k95", "k94", "k93", "k92", "k91"
+            ],
             "closest to `at` next"
         );
-        assert!(core.scoped_context(&query(None, None, at(100), 0), at(100)).items.is_empty());
+        assert!(
+            core.scoped_context(&query(None, None, at(100), 0), at(100))
+                .items
+                .is_empty()
+        );
     }
 
     /// An incident resolves `quiet_for` after the last of its alerts did.
     #[test]
     fn an_incident_resolves_when_its_alerts_have_and_it_stayed_quiet() {
         let mut core = aggregator();
-        let f = labelled(finding("disk", "t-0", 0), &[("namespace", "shop"), ("deployment", "db")]);
+        let f = labelled(
+            finding("disk", "t-0", 0),
+            &[("namespace", "shop"), ("deployment", "db")],
+        );
         core.apply_finding(f, Verdict::New, at(1));
         let _ = core.take_incident_events(at(1));
         for pass in 1..=3 {
             core.apply_run(run("t-0", 60 * pass), at(60 * pass + 1));
         }
-        assert_eq!(core.open_incidents(), 1, "alert resolved, quiet_for not over yet");
+        assert_eq!(
+            core.open_incidents(),
+            1,
+            "alert resolved, quiet_for not over yet"
+        );
         assert!(core.take_incident_events(at(181 + 599)).is_empty());
         let events = core.take_incident_events(at(181 + 600));
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].transition, crate::incidents::Transition::Resolved);
         assert_eq!(core.open_incidents(), 0);
         // Seen again: a new incident.
-        let again = labelled(finding("disk", "t-0", 900), &[("namespace", "shop"), ("deployment", "db")]);
+        let again = labelled(
+            finding("disk", "t-0", 900),
+            &[("namespace", "shop"), ("deployment", "db")],
+        );
         let outcome = core.apply_finding(again, Verdict::New, at(900));
-        assert_ne!(outcome.transition.unwrap().incident_id.as_deref(), Some(events[0].incident.id.as_str()));
+        assert_ne!(
+            outcome.transition.unwrap().incident_id.as_deref(),
+            Some(events[0].incident.id.as_str())
+        );
     }
 }

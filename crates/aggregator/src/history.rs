@@ -44,9 +44,8 @@ pub struct IncidentFilter {
 impl IncidentFilter {
     /// Whether `incident` passes (the time bounds apply to its span).
     pub fn admits(&self, incident: &Incident) -> bool {
-        let scopes = || {
-            std::iter::once(&incident.scope).chain(incident.members.iter().map(|m| &m.scope))
-        };
+        let scopes =
+            || std::iter::once(&incident.scope).chain(incident.members.iter().map(|m| &m.scope));
         self.state
             .as_deref()
             .is_none_or(|s| s == incident.state.as_str())
@@ -65,7 +64,11 @@ impl IncidentFilter {
 
 impl History {
     /// Makes sure both streams exist with `config`'s bounds.
-    pub async fn open(bus: Bus, nats: &NatsConfig, config: &HistoryConfig) -> Result<Self, BusError> {
+    pub async fn open(
+        bus: Bus,
+        nats: &NatsConfig,
+        config: &HistoryConfig,
+    ) -> Result<Self, BusError> {
         let history = History {
             reports: nats.report_stream_name(),
             incidents: nats.incident_stream_name(),
@@ -94,7 +97,11 @@ impl History {
     }
 
     /// Publishes a report on `<prefix>.reports`, kept in the reports stream.
-    pub async fn record_report(&self, report: &InspectionReport, bytes: Bytes) -> Result<(), BusError> {
+    pub async fn record_report(
+        &self,
+        report: &InspectionReport,
+        bytes: Bytes,
+    ) -> Result<(), BusError> {
         let id = format!(
             "report|{}|{}",
             report.aggregator_instance,
@@ -108,7 +115,10 @@ impl History {
     /// Publishes incident transitions, in order.
     pub async fn record_incidents(&self, events: &[IncidentEvent]) -> Result<(), BusError> {
         for event in events {
-            let subject = self.bus.subjects().incident_event(event.transition.as_str());
+            let subject = self
+                .bus
+                .subjects()
+                .incident_event(event.transition.as_str());
             self.bus
                 .publish_kept(
                     &subject,
@@ -145,7 +155,10 @@ impl History {
             .filter_map(|entry| match InspectionReport::from_bytes(&entry.payload) {
                 Ok(report) => Some(report),
                 Err(error) => {
-                    tracing::warn!(error = &error as &dyn std::error::Error, "undecodable report in history skipped");
+                    tracing::warn!(
+                        error = &error as &dyn std::error::Error,
+                        "undecodable report in history skipped"
+                    );
                     None
                 }
             })
@@ -160,7 +173,12 @@ impl History {
             .read_history(
                 &self.incidents,
                 &HistoryQuery {
-                    subject_prefix: self.bus.subjects().incident_wildcard().trim_end_matches('>').to_string(),
+                    subject_prefix: self
+                        .bus
+                        .subjects()
+                        .incident_wildcard()
+                        .trim_end_matches('>')
+                        .to_string(),
                     // An incident's last event can be older than its span's
                     // start by no more than the span: filter after decoding.
                     since: None,

@@ -14,13 +14,13 @@ use std::collections::HashSet;
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use chrono::{DateTime, Utc};
-use inspector_domain::Incident;
-use serde::Deserialize;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use inspector_domain::Incident;
+use serde::Deserialize;
 
 use crate::context::{ContextParams, Format, QueryError, parse_time};
 use crate::history::{IncidentFilter, MAX_LIMIT};
@@ -135,7 +135,11 @@ async fn anomaly_context(
                 Format::Json => "application/json",
                 Format::Prompt { .. } => "text/plain; charset=utf-8",
             };
-            ([(axum::http::header::CONTENT_TYPE, content_type)], cached.body).into_response()
+            (
+                [(axum::http::header::CONTENT_TYPE, content_type)],
+                cached.body,
+            )
+                .into_response()
         }
         Err(error) => bad_request(&error),
     }
@@ -153,11 +157,17 @@ struct HistoryParams {
     workload: Option<String>,
 }
 
+/// `since`, `until`, `limit`.
+type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, usize);
+
 /// Most entries listed unless `limit` says.
 const DEFAULT_LIMIT: usize = 20;
 
 impl HistoryParams {
-    fn time(field: &'static str, text: &Option<String>) -> Result<Option<DateTime<Utc>>, QueryError> {
+    fn time(
+        field: &'static str,
+        text: &Option<String>,
+    ) -> Result<Option<DateTime<Utc>>, QueryError> {
         match text.as_deref().map(str::trim) {
             None | Some("") => Ok(None),
             Some(text) => parse_time(text).map(Some).ok_or_else(|| QueryError {
@@ -167,7 +177,7 @@ impl HistoryParams {
         }
     }
 
-    fn bounds(&self) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>, usize), QueryError> {
+    fn bounds(&self) -> Result<Bounds, QueryError> {
         let since = Self::time("since", &self.since)?;
         let until = Self::time("until", &self.until)?;
         if let (Some(since), Some(until)) = (since, until)
@@ -233,7 +243,10 @@ async fn reports(
             shared
                 .latest_report()
                 .into_iter()
-                .filter(|r| since.is_none_or(|s| r.window_end >= s) && until.is_none_or(|u| r.window_end <= u))
+                .filter(|r| {
+                    since.is_none_or(|s| r.window_end >= s)
+                        && until.is_none_or(|u| r.window_end <= u)
+                })
                 .collect::<Vec<_>>(),
         )
         .into_response(),
@@ -255,7 +268,11 @@ async fn incidents(
         Ok(bounds) => bounds,
         Err(error) => return bad_request(&error),
     };
-    let state_filter = params.state.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let state_filter = params
+        .state
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     if let Some(state) = state_filter
         && !["open", "resolved", "merged"].contains(&state)
     {
@@ -264,7 +281,12 @@ async fn incidents(
             problem: format!("{state:?}: use open, resolved or merged"),
         });
     }
-    let name = |text: &Option<String>| text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from);
+    let name = |text: &Option<String>| {
+        text.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+    };
     let filter = IncidentFilter {
         state: state_filter.map(String::from),
         namespace: name(&params.namespace),
@@ -289,7 +311,11 @@ async fn incidents(
             Err(error) => return unavailable(&error),
         }
     }
-    found.sort_by(|a, b| b.is_open().cmp(&a.is_open()).then(b.last_seen.cmp(&a.last_seen)));
+    found.sort_by(|a, b| {
+        b.is_open()
+            .cmp(&a.is_open())
+            .then(b.last_seen.cmp(&a.last_seen))
+    });
     found.truncate(limit);
     Json(found).into_response()
 }

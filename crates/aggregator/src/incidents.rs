@@ -137,7 +137,11 @@ pub fn metric_phrase(finding: &Finding) -> Option<String> {
             let ratio = d.current_value / d.expected_mean;
             Some(
                 if d.expected_mean > 0.0 && ratio.is_finite() && !(0.67..=1.5).contains(&ratio) {
-                    format!("{} {}× its usual", finding.key, short_number(ratio))
+                    format!(
+                        "{} {}× its usual",
+                        finding.key,
+                        short_number((ratio * 10.0).round() / 10.0)
+                    )
                 } else {
                     format!(
                         "{} {}σ from its usual",
@@ -195,10 +199,7 @@ fn title(incident: &Incident, conditions: usize) -> String {
                 .unwrap_or_default();
             parts.push(format!("new log shape \"{template}\""));
         }
-        n => parts.push(format!(
-            "{n} new log shape{}",
-            if n > 1 { "s" } else { "" }
-        )),
+        n => parts.push(format!("{n} new log shape{}", if n > 1 { "s" } else { "" })),
     }
     let unlisted = conditions.saturating_sub(incident.members.len());
     if unlisted > 0 {
@@ -324,7 +325,13 @@ impl Incidents {
     }
 
     /// A sighting of the condition `key` (a finding placed at `scope`).
-    pub fn observe(&mut self, key: &str, finding: &Finding, scope: Scope, now: DateTime<Utc>) -> Observed {
+    pub fn observe(
+        &mut self,
+        key: &str,
+        finding: &Finding,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Observed {
         let at = finding.detected_at;
         let linked = self.linked(key, &scope, at);
         // The oldest opened survives a merge (ties: the smaller id).
@@ -351,7 +358,13 @@ impl Incidents {
         }
     }
 
-    fn open_new(&mut self, key: &str, finding: &Finding, scope: Scope, now: DateTime<Utc>) -> Observed {
+    fn open_new(
+        &mut self,
+        key: &str,
+        finding: &Finding,
+        scope: Scope,
+        now: DateTime<Utc>,
+    ) -> Observed {
         if self.open.len() >= self.config.max_open {
             self.refused += 1;
             return Observed::default();
@@ -467,7 +480,9 @@ impl Incidents {
                 tracked.firing.insert(key.clone(), firing);
                 if let Some(m) = tracked.incident.members.iter_mut().find(|m| m.key == key) {
                     m.first_seen = m.first_seen.min(member.first_seen);
-                    m.sightings = m.sightings.saturating_add(member.sightings.saturating_sub(1));
+                    m.sightings = m
+                        .sightings
+                        .saturating_add(member.sightings.saturating_sub(1));
                     for id in member.finding_ids {
                         if m.finding_ids.len() < MAX_FINDING_IDS && !m.finding_ids.contains(&id) {
                             m.finding_ids.push(id);
@@ -494,7 +509,8 @@ impl Incidents {
             into: survivor.to_string(),
         };
         gone.incident.revision = gone.incident.revision.wrapping_add(1);
-        self.pending.insert(absorbed.to_string(), Transition::Merged);
+        self.pending
+            .insert(absorbed.to_string(), Transition::Merged);
         self.close(gone.incident);
         moved
     }
@@ -657,7 +673,12 @@ mod tests {
         if let Some(w) = &workload {
             labels.push(("deployment", w.as_str()));
         }
-        let finding = inspector_domain::fixtures::trend(&format!("m{condition}"), &labels, "t-0", at(seconds));
+        let finding = inspector_domain::fixtures::trend(
+            &format!("m{condition}"),
+            &labels,
+            "t-0",
+            at(seconds),
+        );
         let scope = ScopeRules::default().resolve(&finding.labels, &NoLookup);
         (finding.dedup_key(), finding, scope)
     }
@@ -672,7 +693,12 @@ mod tests {
         let mut seen = BTreeSet::new();
         let groups: BTreeSet<BTreeSet<String>> = incidents
             .open_incidents()
-            .map(|i| i.members.iter().map(|m| m.key.clone()).collect::<BTreeSet<_>>())
+            .map(|i| {
+                i.members
+                    .iter()
+                    .map(|m| m.key.clone())
+                    .collect::<BTreeSet<_>>()
+            })
             .collect();
         for group in &groups {
             for key in group {
@@ -683,7 +709,12 @@ mod tests {
     }
 
     fn sighting() -> impl Strategy<Value = Sighting> {
-        (0u8..12, proptest::option::of(0u8..3), proptest::option::of(0u8..4), 0i64..600)
+        (
+            0u8..12,
+            proptest::option::of(0u8..3),
+            proptest::option::of(0u8..4),
+            0i64..600,
+        )
     }
 
     proptest! {
@@ -724,7 +755,10 @@ mod tests {
     #[test]
     fn sightings_outside_the_window_open_a_new_incident_and_max_open_is_kept() {
         let late = 15 * 60 + 60;
-        assert_eq!(partition(&[(1, Some(0), Some(1), 0), (2, Some(0), Some(1), late)]).len(), 2);
+        assert_eq!(
+            partition(&[(1, Some(0), Some(1), 0), (2, Some(0), Some(1), late)]).len(),
+            2
+        );
         let mut incidents = Incidents::new(IncidentsConfig {
             max_open: 2,
             ..IncidentsConfig::default()

@@ -28,8 +28,8 @@ use tokio_util::sync::CancellationToken;
 use crate::alertmanager::Notifier;
 use crate::core::Counted;
 use crate::dedup::{Deduplicator, Verdict};
-use crate::metrics::AggregatorMetrics;
 use crate::history::History;
+use crate::metrics::AggregatorMetrics;
 use crate::state::Shared;
 use crate::store::Store;
 
@@ -281,7 +281,9 @@ impl Intake {
         let events = {
             let mut core = self.shared.core();
             let events = core.take_incident_events(Utc::now());
-            self.metrics.incidents_open.set(core.open_incidents() as i64);
+            self.metrics
+                .incidents_open
+                .set(core.open_incidents() as i64);
             self.metrics
                 .incidents_refused
                 .set(core.incidents_refused() as i64);

@@ -20,8 +20,8 @@ use inspector_bus::Subjects;
 use inspector_domain::context::ContextQuery;
 use inspector_domain::wire::WireMessage;
 use inspector_domain::{Incident, context::AnomalyContext};
-use inspector_proto::v1 as pb;
 use inspector_proto::Message as _;
+use inspector_proto::v1 as pb;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Format, QueryError};
@@ -117,7 +117,11 @@ pub async fn spawn_query_responders(
     for (name, subject, endpoint) in [
         ("report", subjects.report_query(), Endpoint::Report),
         ("context", subjects.context_query(), Endpoint::Context),
-        ("anomaly-context", subjects.anomaly_context_query(), Endpoint::ContextJson),
+        (
+            "anomaly-context",
+            subjects.anomaly_context_query(),
+            Endpoint::ContextJson,
+        ),
         ("incidents", subjects.incidents_query(), Endpoint::Incidents),
     ] {
         let requests = service

@@ -170,7 +170,10 @@ pub async fn start(
                 .await;
             match open {
                 Ok(open) => {
-                    tracing::info!(incidents = open.len(), "open incidents restored from history");
+                    tracing::info!(
+                        incidents = open.len(),
+                        "open incidents restored from history"
+                    );
                     core.restore_incidents(open);
                 }
                 Err(error) => tracing::warn!(

@@ -47,7 +47,11 @@ const CONTEXT_CACHE_ENTRIES: usize = 256;
 const CONTEXT_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Shared {
-    pub fn new(core: Aggregator, latest: Option<InspectionReport>, history: Option<History>) -> Self {
+    pub fn new(
+        core: Aggregator,
+        latest: Option<InspectionReport>,
+        history: Option<History>,
+    ) -> Self {
         Shared {
             history,
             core: Mutex::new(core),
@@ -55,7 +59,8 @@ impl Shared {
             processed: AtomicU64::new(0),
             redis_refused: Mutex::new(None),
             context_cache: Mutex::new(lru::LruCache::new(
-                std::num::NonZeroUsize::new(CONTEXT_CACHE_ENTRIES).unwrap_or(std::num::NonZeroUsize::MIN),
+                std::num::NonZeroUsize::new(CONTEXT_CACHE_ENTRIES)
+                    .unwrap_or(std::num::NonZeroUsize::MIN),
             )),
         }
     }
@@ -163,9 +168,9 @@ impl Shared {
         let context = context::build(snapshot, &sensors, shadow, &resolved, now);
         let body = match format {
             Format::Json => serde_json::to_vec(&context).unwrap_or_default().into(),
-            Format::Prompt { max_tokens } => {
-                context::render_prompt(&context, max_tokens).into_bytes().into()
-            }
+            Format::Prompt { max_tokens } => context::render_prompt(&context, max_tokens)
+                .into_bytes()
+                .into(),
         };
         let cached = CachedContext {
             generation,

@@ -71,7 +71,11 @@ async fn get_json(url: &str) -> (u16, serde_json::Value) {
 }
 
 /// Waits until `check` holds of the incidents listed over HTTP.
-async fn incidents_until(base: &str, query: &str, check: impl Fn(&[Incident]) -> bool) -> Vec<Incident> {
+async fn incidents_until(
+    base: &str,
+    query: &str,
+    check: impl Fn(&[Incident]) -> bool,
+) -> Vec<Incident> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (status, json) = get_json(&format!("{base}/v1/incidents{query}")).await;
@@ -99,7 +103,8 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
     assert_eq!(report.incidents.len(), 2, "{:#?}", report.incidents);
     let (base, stop) = serve_api(&aggregator).await;
 
-    let checkout = incidents_until(&base, "?namespace=shop&workload=checkout", |i| i.len() == 1).await;
+    let checkout =
+        incidents_until(&base, "?namespace=shop&workload=checkout", |i| i.len() == 1).await;
     let checkout = &checkout[0];
     assert!(checkout.is_open());
     assert_eq!(checkout.members.len(), 3, "{checkout:#?}");
@@ -107,29 +112,63 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
     for finding in &story[..3] {
         assert!(ids.contains(&finding.id.as_str()));
     }
-    assert!(checkout.title.starts_with("shop/checkout: http_requests_per_second 10× its usual, 2 new log shapes"), "{}", checkout.title);
+    assert!(
+        checkout
+            .title
+            .starts_with("shop/checkout: http_requests_per_second 10× its usual, 2 new log shapes"),
+        "{}",
+        checkout.title
+    );
     // Alerts name the incident.
-    let alert = report.alerts.iter().find(|a| a.finding.id == story[0].id).unwrap();
+    let alert = report
+        .alerts
+        .iter()
+        .find(|a| a.finding.id == story[0].id)
+        .unwrap();
     assert_eq!(alert.incident_id.as_deref(), Some(checkout.id.as_str()));
 
     // The scoped context: checkout's three first, the email queue below.
-    let (status, context) = get_json(&format!("{base}/v1/anomaly-context?namespace=shop&workload=checkout")).await;
+    let (status, context) = get_json(&format!(
+        "{base}/v1/anomaly-context?namespace=shop&workload=checkout"
+    ))
+    .await;
     assert_eq!(status, 200);
-    let matches: Vec<&str> = context["items"].as_array().unwrap().iter().map(|i| i["scope_match"].as_str().unwrap()).collect();
+    let matches: Vec<&str> = context["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["scope_match"].as_str().unwrap())
+        .collect();
     assert_eq!(matches, ["workload", "workload", "workload", "namespace"]);
     assert_eq!(context["incidents"][0]["id"], checkout.id.as_str());
-    let prompt = reqwest::get(format!("{base}/v1/anomaly-context?namespace=shop&workload=checkout&format=prompt&max_tokens=400"))
-        .await
-        .unwrap();
-    assert!(prompt.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let prompt = reqwest::get(format!(
+        "{base}/v1/anomaly-context?namespace=shop&workload=checkout&format=prompt&max_tokens=400"
+    ))
+    .await
+    .unwrap();
+    assert!(
+        prompt.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let prompt = prompt.text().await.unwrap();
     assert!(inspector_aggregator::context::count_tokens(&prompt) <= 400);
-    for needle in ["checkout", "http_requests_per_second", "payment timeout after <*> ms", "circuit breaker <*> open"] {
+    for needle in [
+        "checkout",
+        "http_requests_per_second",
+        "payment timeout after <*> ms",
+        "circuit breaker <*> open",
+    ] {
         assert!(prompt.contains(needle), "{needle} missing from:\n{prompt}");
     }
     // A bad parameter names its field.
     let (status, error) = get_json(&format!("{base}/v1/anomaly-context?window=100y")).await;
-    assert_eq!((status, error["field"].as_str()), (400, Some("window")), "{error}");
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (400, Some("window")),
+        "{error}"
+    );
     let (status, _) = get_json(&format!("{base}/v1/anomaly-context?nonsense=1")).await;
     assert_eq!(status, 400);
 
@@ -141,7 +180,10 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
         ..Default::default()
     };
     let reply = client
-        .request(format!("{}.query.context", env.prefix), query.to_bytes().into())
+        .request(
+            format!("{}.query.context", env.prefix),
+            query.to_bytes().into(),
+        )
         .await
         .unwrap();
     let reply = pb::ContextReply::decode(reply.payload).unwrap();
@@ -150,9 +192,18 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
     };
     assert_eq!(context.version, 2);
     assert_eq!(context.items.len(), 4);
-    assert_eq!(context.items[0].scope_match, pb::ScopeMatch::Workload as i32);
+    assert_eq!(
+        context.items[0].scope_match,
+        pb::ScopeMatch::Workload as i32
+    );
     let ping = client
-        .request(format!("$SRV.PING.{}", inspector_aggregator::responders::SERVICE_NAME), "".into())
+        .request(
+            format!(
+                "$SRV.PING.{}",
+                inspector_aggregator::responders::SERVICE_NAME
+            ),
+            "".into(),
+        )
         .await
         .unwrap();
     let ping: serde_json::Value = serde_json::from_slice(&ping.payload).unwrap();
@@ -169,16 +220,28 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
     assert_eq!(status, 200);
     let reports = reports.as_array().unwrap();
     assert_eq!(reports.len(), 2, "the requested and the shutdown report");
-    assert!(reports.iter().any(|r| r["incidents"].as_array().is_some_and(|i| i.len() == 2)));
+    assert!(
+        reports
+            .iter()
+            .any(|r| r["incidents"].as_array().is_some_and(|i| i.len() == 2))
+    );
     // A new sighting of checkout joins the restored incident.
     let again = labelled(
-        inspector_domain::fixtures::anomaly("http_requests_per_second", "baseline-0", chrono::Utc::now()),
+        inspector_domain::fixtures::anomaly(
+            "http_requests_per_second",
+            "baseline-0",
+            chrono::Utc::now(),
+        ),
         &[("service", "checkout")],
     );
     bus.publish_finding(&again).await.unwrap();
     restarted.wait_processed(1).await;
     let report = restarted.report_now().await;
-    let alert = report.alerts.iter().find(|a| a.finding.id == again.id).unwrap();
+    let alert = report
+        .alerts
+        .iter()
+        .find(|a| a.finding.id == again.id)
+        .unwrap();
     assert_eq!(alert.incident_id.as_deref(), Some(checkout.id.as_str()));
     let (status, error) = get_json(&format!("{base}/v1/reports?limit=0")).await;
     assert_eq!((status, error["field"].as_str()), (400, Some("limit")));

@@ -126,7 +126,9 @@ impl Bus {
                     .map(|_| ())
                     .map_err(|e| failed(Box::new(e)))
             }
-            Transport::Local { events, history, .. } => {
+            Transport::Local {
+                events, history, ..
+            } => {
                 history.push(HistoryEntry {
                     subject: subject.to_string(),
                     time: Utc::now(),

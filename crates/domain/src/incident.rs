@@ -14,9 +14,14 @@ use crate::{Finding, Severity};
 pub enum IncidentState {
     Open,
     /// Every alert in it resolved, and it stayed quiet for `quiet_for`.
-    Resolved { at: DateTime<Utc> },
+    Resolved {
+        at: DateTime<Utc>,
+    },
     /// A finding linked it with an older incident, which absorbed it.
-    Merged { at: DateTime<Utc>, into: String },
+    Merged {
+        at: DateTime<Utc>,
+        into: String,
+    },
 }
 
 impl IncidentState {

@@ -88,9 +88,8 @@ impl Scope {
     pub fn meets(&self, other: &Scope) -> bool {
         match (self, other) {
             (Scope::Cluster, _) | (_, Scope::Cluster) => false,
-            (Scope::Namespace { namespace: a }, other) | (other, Scope::Namespace { namespace: a }) => {
-                other.namespace() == Some(a.as_str())
-            }
+            (Scope::Namespace { namespace: a }, other)
+            | (other, Scope::Namespace { namespace: a }) => other.namespace() == Some(a.as_str()),
             (
                 Scope::Workload {
                     namespace: na,
@@ -222,7 +221,10 @@ impl OwnerLookup for NoLookup {
     }
 }
 
-fn first<'a>(labels: &'a BTreeMap<String, String>, names: &'a [String]) -> Option<(&'a str, &'a str)> {
+fn first<'a>(
+    labels: &'a BTreeMap<String, String>,
+    names: &'a [String],
+) -> Option<(&'a str, &'a str)> {
     names.iter().find_map(|name| {
         labels
             .get(name)
@@ -248,11 +250,16 @@ fn owner_kind_of_label(label: &str) -> WorkloadKind {
 /// `<name>-<ordinal>`, a DaemonSet's or Job's `<name>-<5 chars>`.
 pub fn owner_by_pod_name(pod: &str) -> Option<(String, WorkloadKind)> {
     fn suffix(part: &str) -> bool {
-        part.len() == 5 && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        part.len() == 5
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     }
     fn template_hash(part: &str) -> bool {
         (6..=10).contains(&part.len())
-            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
     }
     let parts: Vec<&str> = pod.split('-').collect();
     match parts.as_slice() {
@@ -260,7 +267,9 @@ pub fn owner_by_pod_name(pod: &str) -> Option<(String, WorkloadKind)> {
             Some((name.join("-"), WorkloadKind::Deployment))
         }
         [name @ .., ordinal]
-            if !name.is_empty() && !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()) =>
+            if !name.is_empty()
+                && !ordinal.is_empty()
+                && ordinal.bytes().all(|b| b.is_ascii_digit()) =>
         {
             Some((name.join("-"), WorkloadKind::StatefulSet))
         }
@@ -331,7 +340,11 @@ mod tests {
     fn labels_resolve_in_rule_order() {
         let rules = ScopeRules::default();
         let scope = rules.resolve(
-            &labels(&[("namespace", "shop"), ("deployment", "checkout"), ("container", "app")]),
+            &labels(&[
+                ("namespace", "shop"),
+                ("deployment", "checkout"),
+                ("container", "app"),
+            ]),
             &NoLookup,
         );
         assert_eq!(
@@ -346,17 +359,28 @@ mod tests {
             }
         );
         assert_eq!(
-            rules.resolve(&labels(&[("service", "checkout")]), &NoLookup).workload(),
+            rules
+                .resolve(&labels(&[("service", "checkout")]), &NoLookup)
+                .workload(),
             Some("checkout")
         );
         assert_eq!(
-            rules.resolve(&labels(&[("namespace", "shop"), ("mountpoint", "/")]), &NoLookup),
+            rules.resolve(
+                &labels(&[("namespace", "shop"), ("mountpoint", "/")]),
+                &NoLookup
+            ),
             Scope::Namespace {
                 namespace: "shop".into()
             }
         );
-        assert_eq!(rules.resolve(&labels(&[("instance", "node-1")]), &NoLookup), Scope::Cluster);
-        assert_eq!(rules.resolve(&labels(&[("namespace", " ")]), &NoLookup), Scope::Cluster);
+        assert_eq!(
+            rules.resolve(&labels(&[("instance", "node-1")]), &NoLookup),
+            Scope::Cluster
+        );
+        assert_eq!(
+            rules.resolve(&labels(&[("namespace", " ")]), &NoLookup),
+            Scope::Cluster
+        );
     }
 
     #[test]
@@ -364,30 +388,57 @@ mod tests {
         struct Api;
         impl OwnerLookup for Api {
             fn owner(&self, ns: &str, pod: &str) -> Option<(String, WorkloadKind)> {
-                (ns == "shop" && pod == "odd-name").then(|| ("cart".into(), WorkloadKind::StatefulSet))
+                (ns == "shop" && pod == "odd-name")
+                    .then(|| ("cart".into(), WorkloadKind::StatefulSet))
             }
         }
         let rules = ScopeRules::default();
         let pod = |name: &str, lookup: &dyn Fn(&BTreeMap<String, String>) -> Scope| {
-            lookup(&labels(&[("namespace", "shop"), ("pod", name), ("container", "app")]))
+            lookup(&labels(&[
+                ("namespace", "shop"),
+                ("pod", name),
+                ("container", "app"),
+            ]))
         };
         let api = |l: &BTreeMap<String, String>| rules.resolve(l, &Api);
         match pod("odd-name", &api) {
-            Scope::Workload { name, kind, resolved_by, .. } => {
-                assert_eq!((name.as_str(), kind, resolved_by), ("cart", WorkloadKind::StatefulSet, Resolution::KubernetesApi));
+            Scope::Workload {
+                name,
+                kind,
+                resolved_by,
+                ..
+            } => {
+                assert_eq!(
+                    (name.as_str(), kind, resolved_by),
+                    ("cart", WorkloadKind::StatefulSet, Resolution::KubernetesApi)
+                );
             }
             other => panic!("{other:?}"),
         }
         match pod("checkout-7f9c6d8b4-x1k2p", &api) {
-            Scope::Workload { name, kind, resolved_by, .. } => {
-                assert_eq!((name.as_str(), kind, resolved_by), ("checkout", WorkloadKind::Deployment, Resolution::PodNaming));
+            Scope::Workload {
+                name,
+                kind,
+                resolved_by,
+                ..
+            } => {
+                assert_eq!(
+                    (name.as_str(), kind, resolved_by),
+                    ("checkout", WorkloadKind::Deployment, Resolution::PodNaming)
+                );
             }
             other => panic!("{other:?}"),
         }
         // A pod name no convention explains falls to the looser labels.
         assert_eq!(pod("weird", &api).workload(), Some("app"));
-        assert_eq!(owner_by_pod_name("redis-cart-2"), Some(("redis-cart".into(), WorkloadKind::StatefulSet)));
-        assert_eq!(owner_by_pod_name("node-exporter-x7k2p"), Some(("node-exporter".into(), WorkloadKind::Unknown)));
+        assert_eq!(
+            owner_by_pod_name("redis-cart-2"),
+            Some(("redis-cart".into(), WorkloadKind::StatefulSet))
+        );
+        assert_eq!(
+            owner_by_pod_name("node-exporter-x7k2p"),
+            Some(("node-exporter".into(), WorkloadKind::Unknown))
+        );
         assert_eq!(owner_by_pod_name("single"), None);
     }
 
@@ -399,7 +450,9 @@ mod tests {
             kind: WorkloadKind::Unknown,
             resolved_by: Resolution::PodNaming,
         };
-        let ns = |n: &str| Scope::Namespace { namespace: n.into() };
+        let ns = |n: &str| Scope::Namespace {
+            namespace: n.into(),
+        };
         assert!(w(Some("shop"), "checkout").meets(&w(None, "checkout")));
         assert!(w(Some("shop"), "checkout").meets(&w(Some("shop"), "checkout")));
         assert!(!w(Some("shop"), "checkout").meets(&w(Some("other"), "checkout")));
@@ -408,9 +461,21 @@ mod tests {
         assert!(!ns("shop").meets(&w(None, "email")));
         assert!(ns("shop").meets(&ns("shop")));
         assert!(!Scope::Cluster.meets(&Scope::Cluster));
-        assert_eq!(w(Some("shop"), "checkout").matches(Some("shop"), Some("checkout")), ScopeMatch::Workload);
-        assert_eq!(w(None, "checkout").matches(Some("shop"), Some("checkout")), ScopeMatch::Workload);
-        assert_eq!(w(Some("shop"), "email").matches(Some("shop"), Some("checkout")), ScopeMatch::Namespace);
-        assert_eq!(Scope::Cluster.matches(Some("shop"), None), ScopeMatch::Cluster);
+        assert_eq!(
+            w(Some("shop"), "checkout").matches(Some("shop"), Some("checkout")),
+            ScopeMatch::Workload
+        );
+        assert_eq!(
+            w(None, "checkout").matches(Some("shop"), Some("checkout")),
+            ScopeMatch::Workload
+        );
+        assert_eq!(
+            w(Some("shop"), "email").matches(Some("shop"), Some("checkout")),
+            ScopeMatch::Namespace
+        );
+        assert_eq!(
+            Scope::Cluster.matches(Some("shop"), None),
+            ScopeMatch::Cluster
+        );
     }
 }

@@ -8,10 +8,9 @@ use inspector_proto::{Message, Timestamp};
 use crate::context::{AnomalyContext, ContextItem, ContextQuery};
 use crate::scope::{Resolution, Scope, ScopeMatch, WorkloadKind};
 use crate::{
-    Incident, IncidentMember, IncidentState,
     Alert, AlertStatus, AnomalyDetail, Confidence, DeliveryStatus, Finding, FindingDetail,
-    FindingKind, InspectionReport, LogPatternDetail, Observation, SensorError, SensorRun,
-    SensorStatus, Severity, TrendDetail,
+    FindingKind, Incident, IncidentMember, IncidentState, InspectionReport, LogPatternDetail,
+    Observation, SensorError, SensorRun, SensorStatus, Severity, TrendDetail,
 };
 
 /// Why bytes received from the bus are not a valid message.
@@ -677,7 +676,11 @@ impl TryFrom<pb::Scope> for Scope {
             }),
             Ok(pb::ScopeLevel::Namespace) => Err(invalid("Scope", "namespace", "empty")),
             Ok(pb::ScopeLevel::Workload) => Err(invalid("Scope", "workload", "empty")),
-            _ => Err(invalid("Scope", "level", format!("unknown value {}", s.level))),
+            _ => Err(invalid(
+                "Scope",
+                "level",
+                format!("unknown value {}", s.level),
+            )),
         }
     }
 }
@@ -758,7 +761,13 @@ impl TryFrom<pb::Incident> for Incident {
                 at: from_timestamp(i.closed_at, "Incident", "closed_at")?,
                 into: i.merged_into,
             },
-            _ => return Err(invalid("Incident", "state", format!("unknown value {}", i.state))),
+            _ => {
+                return Err(invalid(
+                    "Incident",
+                    "state",
+                    format!("unknown value {}", i.state),
+                ));
+            }
         };
         Ok(Incident {
             id: i.id,

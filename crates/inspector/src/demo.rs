@@ -173,8 +173,9 @@ pub async fn run(
     let router = ops_router(ops).merge(running.handle.api_router());
     let server = tokio::spawn(serve_http(listener, router, shutdown.clone()));
     println!(
-        "Serving http://{address}/v1/report/latest and http://{address}/v1/anomaly-context \
-         (also /healthz, /readyz, /metrics). A pass and a report every {}s; Ctrl-C to stop.",
+        "Serving http://{address}/v1/report/latest, /v1/reports, /v1/incidents and \
+         /v1/anomaly-context (try ?namespace=shop&workload=checkout&format=prompt), \
+         also /healthz, /readyz, /metrics. A pass and a report every {}s; Ctrl-C to stop.",
         options.interval.as_secs()
     );
     let mut reports = bus.local_events()?;

@@ -44,10 +44,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print the anomaly context of a running aggregator (JSON).
+    /// Print the anomaly context of a running aggregator for a scope: the
+    /// typed document (JSON) or the text block for an LLM prompt.
     Context {
         #[command(flatten)]
         nats: NatsArgs,
+        /// The investigated namespace.
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The investigated workload (Deployment, StatefulSet, ... name).
+        #[arg(long)]
+        workload: Option<String>,
+        /// The time of the incident (RFC 3339 or Unix seconds; default now).
+        #[arg(long)]
+        at: Option<String>,
+        /// How far before `--at` to look (e.g. 30m; default the aggregator's).
+        #[arg(long)]
+        window: Option<String>,
+        /// `json` (the anomaly context v2) or `prompt` (text for an LLM prompt).
+        #[arg(long, default_value = "json")]
+        format: String,
+        /// Token budget of the prompt text (cl100k_base).
+        #[arg(long)]
+        max_tokens: Option<String>,
     },
     /// Log template mining: evaluate the engine, or mine a file.
     #[command(subcommand)]
@@ -242,9 +261,35 @@ async fn main() -> anyhow::Result<()> {
                 Err(error) => return Err(anyhow::Error::new(error).context(url)),
             }
         }
-        Command::Context { nats } => {
-            let context = query::anomaly_context(&nats.config()).await?;
-            println!("{}", serde_json::to_string_pretty(&context)?);
+        Command::Context {
+            nats,
+            namespace,
+            workload,
+            at,
+            window,
+            format,
+            max_tokens,
+        } => {
+            let params = inspector_aggregator::context::ContextParams {
+                namespace,
+                workload,
+                at,
+                window,
+                max_items: None,
+                format: Some(format),
+                max_tokens,
+            };
+            let (query, format) = params.parse()?;
+            let context = query::anomaly_context(&nats.config(), &query).await?;
+            match format {
+                inspector_aggregator::context::Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&context)?)
+                }
+                inspector_aggregator::context::Format::Prompt { max_tokens } => print!(
+                    "{}",
+                    inspector_aggregator::context::render_prompt(&context, max_tokens)
+                ),
+            }
         }
     }
     Ok(())

@@ -5,7 +5,10 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use inspector_bus::{NatsConfig, Subjects};
 use inspector_domain::InspectionReport;
+use inspector_domain::context::{AnomalyContext, ContextQuery};
 use inspector_domain::wire::WireMessage as _;
+use inspector_proto::Message as _;
+use inspector_proto::v1 as pb;
 
 /// Asks for the latest report; `None` when none was assembled yet.
 pub async fn latest_report(nats: &NatsConfig) -> anyhow::Result<Option<InspectionReport>> {
@@ -16,17 +19,34 @@ pub async fn latest_report(nats: &NatsConfig) -> anyhow::Result<Option<Inspectio
     Ok(Some(InspectionReport::from_bytes(&reply)?))
 }
 
-/// Asks for the anomaly context (JSON).
-pub async fn anomaly_context(nats: &NatsConfig) -> anyhow::Result<serde_json::Value> {
-    let reply = request(
+/// Asks for the anomaly context v2 for `query` (protobuf both ways).
+pub async fn anomaly_context(
+    nats: &NatsConfig,
+    query: &ContextQuery,
+) -> anyhow::Result<AnomalyContext> {
+    let reply = request_with(
         nats,
-        &Subjects::new(&nats.subject_prefix).anomaly_context_query(),
+        &Subjects::new(&nats.subject_prefix).context_query(),
+        query.to_bytes(),
     )
     .await?;
-    Ok(serde_json::from_slice(&reply)?)
+    let reply = pb::ContextReply::decode(reply.as_slice()).context("decoding the context reply")?;
+    match reply.outcome {
+        Some(pb::context_reply::Outcome::Context(context)) => {
+            Ok(AnomalyContext::try_from(context)?)
+        }
+        Some(pb::context_reply::Outcome::Error(error)) => {
+            bail!("the aggregator refused the query: {error}")
+        }
+        None => bail!("the aggregator sent an empty context reply"),
+    }
 }
 
 async fn request(nats: &NatsConfig, subject: &str) -> anyhow::Result<Vec<u8>> {
+    request_with(nats, subject, Vec::new()).await
+}
+
+async fn request_with(nats: &NatsConfig, subject: &str, body: Vec<u8>) -> anyhow::Result<Vec<u8>> {
     nats.validate().map_err(anyhow::Error::msg)?;
     let client = nats
         .connect_client("inspector-cli")
@@ -34,7 +54,7 @@ async fn request(nats: &NatsConfig, subject: &str) -> anyhow::Result<Vec<u8>> {
         .context("connecting to NATS")?;
     match tokio::time::timeout(
         Duration::from_secs(10),
-        client.request(subject.to_string(), "".into()),
+        client.request(subject.to_string(), body.into()),
     )
     .await
     {

@@ -58,6 +58,32 @@ pub fn render_report(report: &InspectionReport) -> String {
         );
         let _ = writeln!(out, "  {:<25} {}", "", finding.description);
     }
+    // Incidents that join more than one condition tell a story; single
+    // ones are the findings above.
+    let mut stories: Vec<&inspector_domain::Incident> = report
+        .incidents
+        .iter()
+        .filter(|i| i.members.len() + i.members_omitted as usize > 1)
+        .collect();
+    stories.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.last_seen.cmp(&a.last_seen))
+    });
+    if !stories.is_empty() {
+        let _ = writeln!(out, "\n  incidents ({} in all):", report.incidents.len());
+    }
+    for incident in stories {
+        let _ = writeln!(
+            out,
+            "    {:<8} {:<9} {}  [{} conditions, id {}]",
+            incident.state.as_str().to_uppercase(),
+            incident.severity.to_string().to_uppercase(),
+            incident.title,
+            incident.members.len() + incident.members_omitted as usize,
+            &incident.id[..8.min(incident.id.len())]
+        );
+    }
     let _ = writeln!(out, "\n  sensors:");
     for sensor in &report.sensors {
         let state = if !sensor.enabled {

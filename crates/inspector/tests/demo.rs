@@ -74,6 +74,17 @@ fn demo_once_prints_the_scenarios_findings() {
         .unwrap_or_else(|| panic!("no usual value in {spike:?}"));
     assert!((usual - 176.6).abs() < 10.0, "{spike}");
     assert!(!stdout.contains("service=\"search\""), "{stdout}");
+    // The spike and checkout's two new log shapes are one incident.
+    let incident = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("OPEN"))
+        .unwrap_or_else(|| panic!("no incident in:\n{stdout}"));
+    assert!(
+        incident.contains("shop/checkout: http_requests_per_second")
+            && incident.contains("its usual, 2 new log shapes")
+            && incident.contains("[3 conditions"),
+        "{incident}"
+    );
 }
 
 #[test]
@@ -104,10 +115,49 @@ fn demo_serves_the_api_until_sigterm() {
     assert!(report["counts"]["trend_breach"].is_number(), "{report}");
     let (_, body) = inspector_test_harness::http_get(port, "/v1/anomaly-context").unwrap();
     let context: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        context["findings"].as_array().unwrap().len(),
-        6,
-        "{context}"
+    assert_eq!(context["items"].as_array().unwrap().len(), 6, "{context}");
+    // One open incident for shop/checkout: the spike and both log shapes.
+    let (status, body) =
+        inspector_test_harness::http_get(port, "/v1/incidents?namespace=shop&workload=checkout")
+            .unwrap();
+    assert_eq!(status, 200, "{body}");
+    let incidents: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let incidents = incidents.as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0]["state"], "open");
+    let kinds: Vec<&str> = incidents[0]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["finding"]["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["dynamic_anomaly", "log_pattern", "log_pattern"]);
+    // The prompt names checkout, the request rate and both templates, and
+    // the email queue (another story) comes after checkout's lines.
+    let (status, prompt) = inspector_test_harness::http_get(
+        port,
+        "/v1/anomaly-context?namespace=shop&workload=checkout&format=prompt&max_tokens=400",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "{prompt}");
+    for needle in [
+        "checkout",
+        "http_requests_per_second",
+        "java.net.SocketTimeoutException: Read timed out calling payments at <IP>",
+        "circuit breaker OPEN for payments after <NUM> consecutive failures",
+    ] {
+        assert!(prompt.contains(needle), "{needle} missing:\n{prompt}");
+    }
+    let line_of = |needle: &str| prompt.lines().position(|l| l.contains(needle));
+    if let Some(email) = line_of("email_queue_depth{") {
+        assert!(line_of("circuit breaker OPEN").unwrap() < email, "{prompt}");
+    }
+    let (status, body) = inspector_test_harness::http_get(port, "/v1/reports?limit=2").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&body)
+            .unwrap()
+            .is_array()
     );
     // Every sensor keeps passing (the baseline detector used to pass once,
     // and read as stale two of its intervals later): its last run moves on
