@@ -578,8 +578,18 @@ mod tests {
                 .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             assert!(config.sensors.contains_key("trend-predictor"));
             // The files show the defaults; they do not define others.
-            assert_eq!(config.incidents, IncidentsConfig::default(), "{}", path.display());
-            assert_eq!(config.history, HistoryConfig::default(), "{}", path.display());
+            assert_eq!(
+                config.incidents,
+                IncidentsConfig::default(),
+                "{}",
+                path.display()
+            );
+            assert_eq!(
+                config.history,
+                HistoryConfig::default(),
+                "{}",
+                path.display()
+            );
         }
     }
 

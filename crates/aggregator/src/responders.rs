@@ -17,11 +17,9 @@ use async_nats::service::ServiceExt as _;
 use bytes::Bytes;
 use futures::StreamExt as _;
 use inspector_bus::Subjects;
-use inspector_domain::context::ContextQuery;
+use inspector_domain::Incident;
+use inspector_domain::context::{ContextQuery, ContextReply};
 use inspector_domain::wire::WireMessage;
-use inspector_domain::{Incident, context::AnomalyContext};
-use inspector_proto::Message as _;
-use inspector_proto::v1 as pb;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::{Format, QueryError};
@@ -64,17 +62,11 @@ fn answer(shared: &Shared, endpoint: Endpoint, body: &[u8]) -> Bytes {
                     problem: inspector_runtime::error_chain(&e),
                 })
                 .and_then(|query| shared.context(&query, Format::Json));
-            let outcome = match outcome {
-                Ok(cached) => pb::context_reply::Outcome::Context(pb::AnomalyContext::from(
-                    &*cached.context as &AnomalyContext,
-                )),
-                Err(error) => pb::context_reply::Outcome::Error(error.to_string()),
+            let reply = match outcome {
+                Ok(cached) => ContextReply::Context(Box::new((*cached.context).clone())),
+                Err(error) => ContextReply::Refused(error.to_string()),
             };
-            pb::ContextReply {
-                outcome: Some(outcome),
-            }
-            .encode_to_vec()
-            .into()
+            reply.to_bytes().into()
         }
         Endpoint::ContextJson => {
             let query = if body.iter().all(u8::is_ascii_whitespace) {

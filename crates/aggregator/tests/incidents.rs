@@ -10,11 +10,9 @@ mod common;
 use std::time::Duration;
 
 use common::{Aggregator, Env};
-use inspector_domain::context::ContextQuery;
+use inspector_domain::context::{ContextQuery, ContextReply};
 use inspector_domain::wire::WireMessage;
-use inspector_domain::{Finding, Incident};
-use inspector_proto::Message as _;
-use inspector_proto::v1 as pb;
+use inspector_domain::{Finding, Incident, ScopeMatch};
 
 fn labelled(mut finding: Finding, labels: &[(&str, &str)]) -> Finding {
     finding.labels = labels
@@ -186,16 +184,28 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
         )
         .await
         .unwrap();
-    let reply = pb::ContextReply::decode(reply.payload).unwrap();
-    let Some(pb::context_reply::Outcome::Context(context)) = reply.outcome else {
-        panic!("{reply:?}");
+    let ContextReply::Context(context) = ContextReply::from_bytes(&reply.payload).unwrap() else {
+        panic!("refused");
     };
     assert_eq!(context.version, 2);
     assert_eq!(context.items.len(), 4);
-    assert_eq!(
-        context.items[0].scope_match,
-        pb::ScopeMatch::Workload as i32
-    );
+    assert_eq!(context.items[0].scope_match, ScopeMatch::Workload);
+    // A refused query says why.
+    let bad = ContextQuery {
+        window_seconds: Some(365 * 86_400),
+        ..Default::default()
+    };
+    let reply = client
+        .request(
+            format!("{}.query.context", env.prefix),
+            bad.to_bytes().into(),
+        )
+        .await
+        .unwrap();
+    match ContextReply::from_bytes(&reply.payload).unwrap() {
+        ContextReply::Refused(error) => assert!(error.starts_with("window:"), "{error}"),
+        other => panic!("{other:?}"),
+    }
     let ping = client
         .request(
             format!(

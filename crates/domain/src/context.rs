@@ -57,3 +57,11 @@ pub struct AnomalyContext {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sensor_problems: Vec<SensorStatus>,
 }
+
+/// A context query's reply: the context, or why the query was refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContextReply {
+    Context(Box<AnomalyContext>),
+    /// The field at fault and why, as in the HTTP 400.
+    Refused(String),
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use inspector_proto::v1 as pb;
 use inspector_proto::{Message, Timestamp};
 
-use crate::context::{AnomalyContext, ContextItem, ContextQuery};
+use crate::context::{AnomalyContext, ContextItem, ContextQuery, ContextReply};
 use crate::scope::{Resolution, Scope, ScopeMatch, WorkloadKind};
 use crate::{
     Alert, AlertStatus, AnomalyDetail, Confidence, DeliveryStatus, Finding, FindingDetail,
@@ -828,6 +828,36 @@ wire_message!(Alert, pb::Alert, "Alert");
 wire_message!(Incident, pb::Incident, "Incident");
 wire_message!(ContextQuery, pb::ContextQuery, "ContextQuery");
 wire_message!(AnomalyContext, pb::AnomalyContext, "AnomalyContext");
+wire_message!(ContextReply, pb::ContextReply, "ContextReply");
+
+impl From<&ContextReply> for pb::ContextReply {
+    fn from(reply: &ContextReply) -> Self {
+        pb::ContextReply {
+            outcome: Some(match reply {
+                ContextReply::Context(context) => {
+                    pb::context_reply::Outcome::Context((&**context).into())
+                }
+                ContextReply::Refused(error) => pb::context_reply::Outcome::Error(error.clone()),
+            }),
+        }
+    }
+}
+
+impl TryFrom<pb::ContextReply> for ContextReply {
+    type Error = WireError;
+
+    fn try_from(reply: pb::ContextReply) -> Result<Self, WireError> {
+        match reply.outcome {
+            Some(pb::context_reply::Outcome::Context(context)) => Ok(ContextReply::Context(
+                Box::new(AnomalyContext::try_from(context)?),
+            )),
+            Some(pb::context_reply::Outcome::Error(error)) => {
+                Ok(ContextReply::Refused(cap(error, MAX_TEXT_BYTES)))
+            }
+            None => Err(invalid("ContextReply", "outcome", "missing")),
+        }
+    }
+}
 
 impl From<&ContextQuery> for pb::ContextQuery {
     fn from(q: &ContextQuery) -> Self {

@@ -5,10 +5,8 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use inspector_bus::{NatsConfig, Subjects};
 use inspector_domain::InspectionReport;
-use inspector_domain::context::{AnomalyContext, ContextQuery};
+use inspector_domain::context::{AnomalyContext, ContextQuery, ContextReply};
 use inspector_domain::wire::WireMessage as _;
-use inspector_proto::Message as _;
-use inspector_proto::v1 as pb;
 
 /// Asks for the latest report; `None` when none was assembled yet.
 pub async fn latest_report(nats: &NatsConfig) -> anyhow::Result<Option<InspectionReport>> {
@@ -30,15 +28,9 @@ pub async fn anomaly_context(
         query.to_bytes(),
     )
     .await?;
-    let reply = pb::ContextReply::decode(reply.as_slice()).context("decoding the context reply")?;
-    match reply.outcome {
-        Some(pb::context_reply::Outcome::Context(context)) => {
-            Ok(AnomalyContext::try_from(context)?)
-        }
-        Some(pb::context_reply::Outcome::Error(error)) => {
-            bail!("the aggregator refused the query: {error}")
-        }
-        None => bail!("the aggregator sent an empty context reply"),
+    match ContextReply::from_bytes(&reply).context("decoding the context reply")? {
+        ContextReply::Context(context) => Ok(*context),
+        ContextReply::Refused(error) => bail!("the aggregator refused the query: {error}"),
     }
 }
 
