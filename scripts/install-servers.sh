@@ -16,6 +16,14 @@ have redis-cli || missing+=(redis-tools)
 have prometheus-alertmanager || have alertmanager || missing+=(prometheus-alertmanager)
 have openssl || missing+=(openssl)
 
+# The Python consumer example's modules (its test skips, saying why, without
+# them); never fatal: pip may have no index to reach.
+if command -v python3 >/dev/null \
+  && ! python3 -c 'import nats, google.protobuf, grpc_tools' 2>/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check -r "$(dirname "$0")/../examples/python/requirements.txt" \
+    || echo "could not install examples/python/requirements.txt; the Python consumer test will skip" >&2
+fi
+
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cmd="apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${missing[*]}"

@@ -258,3 +258,75 @@ async fn one_incident_per_story_kept_across_a_restart_and_served_scoped() {
     stop.cancel();
     restarted.stop().await;
 }
+
+/// Why the Python consumer cannot run here, if it cannot.
+fn python_missing() -> Option<String> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import nats, google.protobuf, grpc_tools"])
+        .output();
+    match probe {
+        Err(error) => Some(format!("python3 is not installed ({error})")),
+        Ok(out) if !out.status.success() => Some(format!(
+            "python3 lacks the example's modules (pip install -r examples/python/requirements.txt): {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// A consumer not written in Rust: the Python example asks the context of
+/// shop/checkout over NATS (generated protobuf) and prints one incident
+/// holding the spike and both log shapes.
+#[tokio::test]
+async fn a_python_consumer_reads_the_checkout_incident_over_nats() {
+    if let Some(reason) = python_missing() {
+        // Skipped with its reason (scripts/test.sh installs the modules).
+        eprintln!("SKIPPED a_python_consumer_reads_the_checkout_incident_over_nats: {reason}");
+        return;
+    }
+    let env = Env::start();
+    let aggregator = Aggregator::start(env.config(), "agg-0").await;
+    let bus = env.bus().await;
+    let story = checkout_story();
+    for finding in &story {
+        bus.publish_finding(finding).await.unwrap();
+    }
+    aggregator.wait_processed(story.len() as u64).await;
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/python/context_prompt.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--nats", &env.nats.url(), "--prefix", &env.prefix])
+        .args(["--namespace", "shop", "--workload", "checkout"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with("Incident "));
+    let heading = lines.next().unwrap_or_default();
+    assert!(
+        heading.contains("shop/checkout: http_requests_per_second"),
+        "{stdout}"
+    );
+    let members = lines
+        .take_while(|l| l.starts_with("  - "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    for needle in [
+        "critical dynamic_anomaly: http_requests_per_second{service=\"checkout\"}",
+        "new log shape \"payment timeout after <*> ms\"",
+        "new log shape \"circuit breaker <*> open\"",
+    ] {
+        assert!(
+            members.contains(needle),
+            "{needle} not under the incident:\n{stdout}"
+        );
+    }
+    assert!(!members.contains("email_queue_depth"), "{stdout}");
+    aggregator.stop().await;
+}
