@@ -135,6 +135,10 @@ pub struct ScopedSnapshot {
     pub incidents: Vec<Incident>,
 }
 
+/// How far past `at` a finding's time may be and still count (clock skew
+/// between a sensor's host and the aggregator's).
+const CLOCK_SKEW_SECONDS: i64 = 300;
+
 /// Most incidents in one context.
 const MAX_CONTEXT_INCIDENTS: usize = 20;
 
@@ -444,7 +448,10 @@ impl Aggregator {
         self.trim_recent(now);
         let namespace = query.namespace.as_deref();
         let workload = query.workload.as_deref();
-        let in_window = |t: DateTime<Utc>| t >= query.from && t <= query.at;
+        // Sensors' clocks run a little ahead of this one at times: a
+        // finding stamped just after `at` still belongs to it.
+        let skew = chrono::Duration::seconds(CLOCK_SKEW_SECONDS);
+        let in_window = |t: DateTime<Utc>| t >= query.from && t <= query.at + skew;
         let matched: Vec<(ScopeMatch, &Placed)> = self
             .recent
             .iter()
@@ -901,7 +908,7 @@ mod tests {
                     &[
                         ("namespace", "shop"),
                         ("workload", "checkout"),
-                        ("pod", "checkout-7f9c6d8b4-x1k2p"),
+                        ("pod", "checkout-7f9c6d8b4-x9k2p"),
                     ],
                 )
             })

@@ -39,7 +39,7 @@ fn checkout_story() -> Vec<Finding> {
                 &[
                     ("namespace", "shop"),
                     ("workload", "checkout"),
-                    ("pod", "checkout-7f9c6d8b4-x1k2p"),
+                    ("pod", "checkout-7f9c6d8b4-x9k2p"),
                 ],
             )
         });

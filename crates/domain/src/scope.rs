@@ -249,17 +249,18 @@ fn owner_kind_of_label(label: &str) -> WorkloadKind {
 /// pods are `<name>-<pod-template-hash>-<5 chars>`, a StatefulSet's
 /// `<name>-<ordinal>`, a DaemonSet's or Job's `<name>-<5 chars>`.
 pub fn owner_by_pod_name(pod: &str) -> Option<(String, WorkloadKind)> {
+    // Kubernetes writes generated suffixes and hashes in its "safe"
+    // alphabet (no vowels, no 0, 1 or 3), so words like "exporter" are not
+    // taken for one.
+    fn safe(part: &str) -> bool {
+        part.bytes()
+            .all(|b| b"bcdfghjklmnpqrstvwxz2456789".contains(&b))
+    }
     fn suffix(part: &str) -> bool {
-        part.len() == 5
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        part.len() == 5 && safe(part)
     }
     fn template_hash(part: &str) -> bool {
-        (6..=10).contains(&part.len())
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        (6..=10).contains(&part.len()) && safe(part)
     }
     let parts: Vec<&str> = pod.split('-').collect();
     match parts.as_slice() {
@@ -415,7 +416,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match pod("checkout-7f9c6d8b4-x1k2p", &api) {
+        match pod("checkout-7f9c6d8b4-x9k2p", &api) {
             Scope::Workload {
                 name,
                 kind,
