@@ -139,6 +139,9 @@ pub struct ScopedSnapshot {
 /// between a sensor's host and the aggregator's).
 const CLOCK_SKEW_SECONDS: i64 = 300;
 
+/// Most members listed per incident in one context.
+const MAX_CONTEXT_MEMBERS: usize = 10;
+
 /// Most incidents in one context.
 const MAX_CONTEXT_INCIDENTS: usize = 20;
 
@@ -490,7 +493,17 @@ impl Aggregator {
         ScopedSnapshot {
             items: items.into_iter().map(|(m, p)| (*m, (*p).clone())).collect(),
             total_items,
-            incidents: incidents.into_iter().map(|(_, i)| (*i).clone()).collect(),
+            incidents: incidents
+                .into_iter()
+                .map(|(_, i)| {
+                    // The strongest members tell the story; the rest are counted.
+                    let mut incident = (*i).clone();
+                    let over = incident.members.len().saturating_sub(MAX_CONTEXT_MEMBERS);
+                    incident.members.truncate(MAX_CONTEXT_MEMBERS);
+                    incident.members_omitted = incident.members_omitted.saturating_add(over as u32);
+                    incident
+                })
+                .collect(),
         }
     }
 
