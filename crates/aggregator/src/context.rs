@@ -368,7 +368,7 @@ fn one_line(text: &str, max_chars: usize) -> String {
 fn incident_line(incident: &Incident) -> String {
     format!(
         "Incident {} ({}, {}, {} conditions, {}–{}): {}",
-        &incident.id[..incident.id.len().min(8)],
+        short_id(&incident.id),
         incident.state.as_str(),
         incident.severity,
         incident.members.len() + incident.members_omitted as usize,
@@ -376,6 +376,12 @@ fn incident_line(incident: &Incident) -> String {
         clock(incident.last_seen),
         one_line(&incident.title, 300)
     )
+}
+
+/// The first 8 characters of an id (ids from history are any text: never
+/// cut inside a character).
+pub fn short_id(id: &str) -> &str {
+    id.char_indices().nth(8).map_or(id, |(end, _)| &id[..end])
 }
 
 /// Tokens of `text` in OpenAI's cl100k_base encoding.
@@ -419,7 +425,7 @@ pub fn render_prompt(context: &AnomalyContext, max_tokens: usize) -> String {
         let incident = item
             .incident_id
             .as_deref()
-            .map(|id| format!(" [incident {}]", &id[..id.len().min(8)]))
+            .map(|id| format!(" [incident {}]", short_id(id)))
             .unwrap_or_default();
         lines.push((
             format!(
@@ -622,6 +628,13 @@ mod tests {
             small.contains("7 findings"),
             "the 7 over max_items are counted: {small}"
         );
+    }
+
+    #[test]
+    fn short_ids_never_split_a_character() {
+        assert_eq!(short_id("0123456789"), "01234567");
+        assert_eq!(short_id("ééééééééé"), "éééééééé");
+        assert_eq!(short_id("abc"), "abc");
     }
 
     #[test]

@@ -81,7 +81,7 @@ pub fn render_report(report: &InspectionReport) -> String {
             incident.severity.to_string().to_uppercase(),
             incident.title,
             incident.members.len() + incident.members_omitted as usize,
-            &incident.id[..8.min(incident.id.len())]
+            inspector_aggregator::context::short_id(&incident.id)
         );
     }
     let _ = writeln!(out, "\n  sensors:");
