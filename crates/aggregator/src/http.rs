@@ -114,16 +114,23 @@ fn rejected(rejection: QueryRejection) -> Response {
         .into_response()
 }
 
+/// The aggregator and the parsed query string, or the 503 / 400 to send.
+fn ready<T>(
+    state: &ApiState,
+    params: Result<Query<T>, QueryRejection>,
+) -> Result<(Arc<Shared>, T), Box<Response>> {
+    let shared = state.get().ok_or_else(|| Box::new(starting()))?.clone();
+    let Query(params) = params.map_err(|r| Box::new(rejected(r)))?;
+    Ok((shared, params))
+}
+
 async fn anomaly_context(
     State(state): State<ApiState>,
     params: Result<Query<ContextParams>, QueryRejection>,
 ) -> Response {
-    let Some(shared) = state.get() else {
-        return starting();
-    };
-    let Query(params) = match params {
-        Ok(params) => params,
-        Err(rejection) => return rejected(rejection),
+    let (shared, params) = match ready(&state, params) {
+        Ok(ready) => ready,
+        Err(response) => return *response,
     };
     let (query, format) = match params.parse() {
         Ok(parsed) => parsed,
@@ -216,12 +223,9 @@ async fn reports(
     State(state): State<ApiState>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> Response {
-    let Some(shared) = state.get() else {
-        return starting();
-    };
-    let Query(params) = match params {
-        Ok(params) => params,
-        Err(rejection) => return rejected(rejection),
+    let (shared, params) = match ready(&state, params) {
+        Ok(ready) => ready,
+        Err(response) => return *response,
     };
     if params.state.is_some() || params.namespace.is_some() || params.workload.is_some() {
         return bad_request(&QueryError {
@@ -257,12 +261,9 @@ async fn incidents(
     State(state): State<ApiState>,
     params: Result<Query<HistoryParams>, QueryRejection>,
 ) -> Response {
-    let Some(shared) = state.get() else {
-        return starting();
-    };
-    let Query(params) = match params {
-        Ok(params) => params,
-        Err(rejection) => return rejected(rejection),
+    let (shared, params) = match ready(&state, params) {
+        Ok(ready) => ready,
+        Err(response) => return *response,
     };
     let (since, until, limit) = match params.bounds() {
         Ok(bounds) => bounds,
