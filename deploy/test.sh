@@ -31,6 +31,7 @@ resources: [$k8s]
 components:
   - $k8s/components/prometheus-operator
   - $k8s/components/grafana-dashboard
+  - $k8s/components/owner-lookup
 EOK
 kubectl kustomize "$work/all" > "$work/all.yaml"
 

@@ -100,6 +100,78 @@ pub struct IncidentsConfig {
     /// names; each list is tried in order.
     #[serde(default)]
     pub scope: inspector_domain::ScopeRules,
+    /// Pod owners looked up through the Kubernetes API (ownerReferences).
+    #[serde(default)]
+    pub owners: OwnersConfig,
+}
+
+/// Where pod owners are looked up; pod naming is the fallback either way.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnerApi {
+    /// Never ask the API.
+    Off,
+    /// The in-cluster service account, else the kubeconfig; neither found:
+    /// no lookups (said once in the log).
+    #[default]
+    Auto,
+    /// This API server URL, unauthenticated (a `kubectl proxy`, tests).
+    Url(String),
+}
+
+/// Pod → owner lookups (Pod → ReplicaSet → Deployment, Pod → Job →
+/// CronJob), cached; they never hold intake up for longer than `timeout`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnersConfig {
+    /// Which API to ask.
+    #[serde(default)]
+    pub api: OwnerApi,
+    /// How long a looked-up owner is trusted.
+    #[serde(default = "default_owners_ttl", with = "humantime_serde")]
+    pub ttl: Duration,
+    /// How long "no such pod" or "no owner" is trusted.
+    #[serde(default = "default_owners_negative_ttl", with = "humantime_serde")]
+    pub negative_ttl: Duration,
+    /// Most pods cached (least recently used dropped first).
+    #[serde(default = "default_owners_capacity")]
+    pub capacity: usize,
+    /// Longest a batch of findings waits for its lookups; what is not back
+    /// by then falls back to pod naming (the lookup still fills the cache).
+    #[serde(default = "default_owners_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// After the API fails or forbids, how long no lookup is tried.
+    #[serde(default = "default_owners_retry_after", with = "humantime_serde")]
+    pub retry_after: Duration,
+}
+
+impl Default for OwnersConfig {
+    fn default() -> Self {
+        OwnersConfig {
+            api: OwnerApi::default(),
+            ttl: default_owners_ttl(),
+            negative_ttl: default_owners_negative_ttl(),
+            capacity: default_owners_capacity(),
+            timeout: default_owners_timeout(),
+            retry_after: default_owners_retry_after(),
+        }
+    }
+}
+
+fn default_owners_ttl() -> Duration {
+    Duration::from_secs(10 * 60)
+}
+fn default_owners_negative_ttl() -> Duration {
+    Duration::from_secs(60)
+}
+fn default_owners_capacity() -> usize {
+    10_000
+}
+fn default_owners_timeout() -> Duration {
+    Duration::from_millis(300)
+}
+fn default_owners_retry_after() -> Duration {
+    Duration::from_secs(30)
 }
 
 /// Durable history of reports and incident transitions, on the JetStream
@@ -122,6 +194,7 @@ impl Default for IncidentsConfig {
             quiet_for: default_incident_quiet_for(),
             max_open: default_incident_max_open(),
             scope: inspector_domain::ScopeRules::default(),
+            owners: OwnersConfig::default(),
         }
     }
 }
@@ -450,6 +523,22 @@ impl AggregatorConfig {
         }
         if self.incidents.max_open == 0 {
             return Err("incidents.max_open must be at least 1".into());
+        }
+        let owners = &self.incidents.owners;
+        if let OwnerApi::Url(url) = &owners.api
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url.parse::<reqwest::Url>().is_err())
+        {
+            return Err(format!("incidents.owners.api.url: {url:?} is not an http(s) URL"));
+        }
+        if owners.capacity == 0 || owners.capacity > 1_000_000 {
+            return Err("incidents.owners.capacity must be within [1, 1000000]".into());
+        }
+        if owners.timeout.is_zero() || owners.timeout > Duration::from_secs(10) {
+            return Err("incidents.owners.timeout must be within (0, 10s]".into());
+        }
+        if owners.ttl.is_zero() || owners.negative_ttl.is_zero() || owners.retry_after.is_zero() {
+            return Err("incidents.owners.ttl, negative_ttl and retry_after must be above 0".into());
         }
         if self.history.retention < Duration::from_secs(60) || self.history.retention > day * 365 {
             return Err("history.retention must be within [1m, 365d]".into());

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
-use inspector_domain::scope::NoLookup;
+use inspector_domain::scope::{NoLookup, OwnerLookup};
 use inspector_domain::{
     Alert, AlertStatus, DeliveryStatus, Finding, Incident, InspectionReport, Scope, ScopeMatch,
     SensorError, SensorRun, SensorStatus,
@@ -227,12 +227,25 @@ impl Aggregator {
         self.window.ids.contains(finding_id)
     }
 
-    /// Applies a finding with the dedup store's verdict.
+    /// Applies a finding with the dedup store's verdict; pods resolve to
+    /// owners by their names alone.
     pub fn apply_finding(
         &mut self,
         finding: Finding,
         verdict: Verdict,
         now: DateTime<Utc>,
+    ) -> FindingOutcome {
+        self.apply_finding_with(finding, verdict, now, &NoLookup)
+    }
+
+    /// Applies a finding with the dedup store's verdict, asking `owners`
+    /// for the owner of a pod it names.
+    pub fn apply_finding_with(
+        &mut self,
+        finding: Finding,
+        verdict: Verdict,
+        now: DateTime<Utc>,
+        owners: &impl OwnerLookup,
     ) -> FindingOutcome {
         self.generation += 1;
         if self.is_counted(&finding.id) {
@@ -246,7 +259,7 @@ impl Aggregator {
             .config
             .incidents
             .scope
-            .resolve(&finding.labels, &NoLookup);
+            .resolve(&finding.labels, owners);
         let observed = self.incidents.observe(&key, &finding, scope.clone(), now);
         for moved in &observed.moved {
             if let Some(entry) = self.alerts.get_mut(moved)

@@ -62,7 +62,7 @@ async fn require_bearer(
 ) -> Response {
     let presented = request
         .headers()
-        .get(axum::http::header::AUTHORIZATION)
+        .get(http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "));
     match presented {
@@ -71,7 +71,7 @@ async fn require_bearer(
         }
         _ => (
             StatusCode::UNAUTHORIZED,
-            [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+            [(http::header::WWW_AUTHENTICATE, "Bearer")],
             Json(serde_json::json!({"error": "a valid bearer token is required"})),
         )
             .into_response(),
@@ -143,7 +143,7 @@ async fn anomaly_context(
                 Format::Prompt { .. } => "text/plain; charset=utf-8",
             };
             (
-                [(axum::http::header::CONTENT_TYPE, content_type)],
+                [(http::header::CONTENT_TYPE, content_type)],
                 cached.body,
             )
                 .into_response()

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use chrono::Utc;
 use inspector_bus::{Bus, Delivery, Inbox, Incoming};
 use inspector_domain::wire::WireMessage;
-use inspector_domain::{Alert, InspectionReport};
+use inspector_domain::{Alert, InspectionReport, ScopeRules};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +30,7 @@ use crate::core::Counted;
 use crate::dedup::{Deduplicator, Verdict};
 use crate::history::History;
 use crate::metrics::AggregatorMetrics;
+use crate::owners::Owners;
 use crate::state::Shared;
 use crate::store::Store;
 
@@ -63,6 +64,10 @@ pub struct Intake {
     pub(crate) history: Option<History>,
     /// Highest stream sequence applied so far (stored with each report).
     pub(crate) through: Option<u64>,
+    /// Pod owners from the Kubernetes API (cached).
+    pub(crate) owners: Owners,
+    /// Which findings name a pod to look up.
+    pub(crate) scope: ScopeRules,
 }
 
 impl Intake {
@@ -210,7 +215,16 @@ impl Intake {
                 _ => None,
             })
             .collect();
-        let mut verdicts = self.dedup.check_many(&claims, now).await.into_iter();
+        // Owners of the pods these findings name, asked while Redis answers.
+        let pods = kept.iter().filter_map(|delivery| match &delivery.incoming {
+            Incoming::Finding(finding) => self.scope.pod_to_look_up(&finding.labels),
+            _ => None,
+        });
+        let (verdicts, ()) = tokio::join!(
+            self.dedup.check_many(&claims, now),
+            self.owners.prepare(pods)
+        );
+        let mut verdicts = verdicts.into_iter();
         let mut transitions = Vec::new();
         {
             let mut core = self.shared.core();
@@ -222,7 +236,12 @@ impl Intake {
                         } else {
                             Verdict::Redelivery
                         };
-                        let outcome = core.apply_finding((**finding).clone(), verdict, now);
+                        let outcome = core.apply_finding_with(
+                            (**finding).clone(),
+                            verdict,
+                            now,
+                            &self.owners,
+                        );
                         match outcome.counted {
                             Counted::New => self.metrics.new_finding(finding),
                             Counted::Duplicate => self.metrics.count("duplicate"),

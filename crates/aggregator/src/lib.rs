@@ -4,7 +4,8 @@
 //! interval, and serves the latest report and the anomaly context to the
 //! decision investigator over HTTP and NATS request-reply.
 //!
-//! It is the only component that talks to Redis.
+//! It is the only component that talks to Redis, and it reads pods'
+//! owners from the Kubernetes API where it may.
 
 pub mod alertmanager;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod http;
 pub mod incidents;
 pub mod intake;
 pub mod metrics;
+pub mod owners;
 pub mod responders;
 pub mod service;
 pub mod state;

@@ -14,6 +14,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use crate::owners::{Outcome, OutcomeLabels};
+
 /// Label naming an aggregator event.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
@@ -88,6 +90,8 @@ pub struct AggregatorMetrics {
     pub incidents_refused: Gauge,
     /// Pushes to each Alertmanager, by result (`ok`, `error`).
     pub alert_pushes: Family<PushLabels, Counter>,
+    /// Pod owner lookups through the Kubernetes API, by outcome.
+    pub owner_lookups: Family<OutcomeLabels, Counter>,
 }
 
 impl AggregatorMetrics {
@@ -104,6 +108,16 @@ impl AggregatorMetrics {
             "Aggregator events: finding_new, duplicate, malformed, run, alert, alert_error, report, report_error, consumer_error, ack_error, incident_opened, incident_updated, incident_resolved, incident_merged, incident_error",
             metrics.events.clone(),
         );
+        sub.register(
+            "owner_lookups",
+            "Pod owner lookups through the Kubernetes API, by outcome: resolved, not_found, forbidden, error, skipped (not asked: the API failed within incidents.owners.retry_after)",
+            metrics.owner_lookups.clone(),
+        );
+        for outcome in Outcome::ALL {
+            let _ = metrics.owner_lookups.get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            });
+        }
         sub.register(
             "incidents_open",
             "Incidents open now",

@@ -21,6 +21,7 @@ use crate::dedup::{Deduplicator, RedisConnection, RedisSetupError, redis_connect
 use crate::history::{History, IncidentFilter};
 use crate::http::{ApiState, api_router};
 use crate::intake::{Intake, spawn_pusher};
+use crate::owners::Owners;
 pub use crate::metrics::AggregatorMetrics;
 use crate::responders::spawn_query_responders;
 use crate::state::Shared;
@@ -67,6 +68,8 @@ pub enum ServeError {
     Ops(#[from] std::io::Error),
     #[error(transparent)]
     Responders(#[from] crate::responders::RespondersError),
+    #[error(transparent)]
+    Owners(crate::owners::OwnersError),
 }
 
 /// A started aggregator: its handle and the tasks to wait for.
@@ -212,6 +215,9 @@ pub async fn start(
     if bus.nats_client().is_some() {
         spawn_consumer_watch(bus.clone(), consumer, metrics.clone(), shutdown.clone());
     }
+    let owners = Owners::connect(&config.incidents.owners, metrics.owner_lookups.clone())
+        .await
+        .map_err(ServeError::Owners)?;
     let (sender, receiver) = mpsc::channel(8);
     let mut dedup = Deduplicator::new(redis, &config.redis, config.dedup_ttl);
     // Learn at once whether Redis answers and accepts us (readiness says so).
@@ -231,6 +237,8 @@ pub async fn start(
         // Only what this run applies moves the stored sequence (a stream
         // recreated since starts again from 1).
         through: None,
+        owners,
+        scope: config.incidents.scope.clone(),
     };
     let responders = match bus.nats_client() {
         Some(client) => Some(

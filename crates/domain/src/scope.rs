@@ -282,6 +282,20 @@ pub fn owner_by_pod_name(pod: &str) -> Option<(String, WorkloadKind)> {
 }
 
 impl ScopeRules {
+    /// The `(namespace, pod)` whose owner [`ScopeRules::resolve`] would ask
+    /// the lookup for: a pod label with a namespace and no owner label.
+    pub fn pod_to_look_up<'a>(
+        &'a self,
+        labels: &'a BTreeMap<String, String>,
+    ) -> Option<(&'a str, &'a str)> {
+        if first(labels, &self.owner_labels).is_some() {
+            return None;
+        }
+        let (_, namespace) = first(labels, &self.namespace_labels)?;
+        let (_, pod) = first(labels, &self.pod_labels)?;
+        Some((namespace, pod))
+    }
+
     /// The scope `labels` point at. Unknown or absent labels give the
     /// cluster scope: the finding stands alone, it is never dropped.
     pub fn resolve(&self, labels: &BTreeMap<String, String>, lookup: &impl OwnerLookup) -> Scope {
@@ -382,6 +396,16 @@ mod tests {
             rules.resolve(&labels(&[("namespace", " ")]), &NoLookup),
             Scope::Cluster
         );
+    }
+
+    #[test]
+    fn only_pods_without_an_owner_label_are_looked_up() {
+        let rules = ScopeRules::default();
+        let pod = labels(&[("namespace", "shop"), ("pod", "api-0")]);
+        assert_eq!(rules.pod_to_look_up(&pod), Some(("shop", "api-0")));
+        let owned = labels(&[("namespace", "shop"), ("pod", "api-0"), ("deployment", "api")]);
+        assert_eq!(rules.pod_to_look_up(&owned), None);
+        assert_eq!(rules.pod_to_look_up(&labels(&[("pod", "api-0")])), None);
     }
 
     #[test]

@@ -65,10 +65,10 @@ fn only_the_aggregator_talks_to_redis() {
 }
 
 #[test]
-fn only_log_pattern_and_membership_talk_to_kubernetes() {
+fn only_log_pattern_membership_and_the_aggregator_talk_to_kubernetes() {
     assert_eq!(
         users_of("kube"),
-        set(&["inspector-log-pattern", "inspector-membership"])
+        set(&["inspector-aggregator", "inspector-log-pattern", "inspector-membership"])
     );
 }
 

@@ -64,6 +64,15 @@ pub struct Aggregator {
 
 impl Aggregator {
     pub async fn start(config: AggregatorConfig, instance: &str) -> Self {
+        Self::start_with(config, instance, AggregatorMetrics::default()).await
+    }
+
+    /// Starts one counting into `metrics`.
+    pub async fn start_with(
+        config: AggregatorConfig,
+        instance: &str,
+        metrics: AggregatorMetrics,
+    ) -> Self {
         let bus = Bus::connect(&config.nats, instance).await.unwrap();
         let redis = inspector_aggregator::dedup::redis_connection(&config.redis).unwrap();
         let shutdown = CancellationToken::new();
@@ -71,7 +80,7 @@ impl Aggregator {
             config,
             bus.clone(),
             Some(redis),
-            AggregatorMetrics::default(),
+            metrics,
             instance.to_string(),
             shutdown.clone(),
         )
