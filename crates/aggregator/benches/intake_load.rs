@@ -6,8 +6,8 @@
 //!    time until every one is taken (a restart after an outage);
 //! 2. live: a publisher and the aggregator at once; findings per second
 //!    taken while the publisher runs at full speed;
-//! 3. `/v1/anomaly-context` with 10,000 recent findings in the window,
-//!    concurrent keep-alive clients: requests per second and p50/p99, idle
+//! 3. `/v1/anomaly-context` with 10,000 recent findings in the window and
+//!    1,000 open incidents (one per workload), concurrent keep-alive clients: requests per second and p50/p99, idle
 //!    and while findings keep arriving.
 //!
 //! Each scenario runs twice: with every finding a new condition (each fires
@@ -27,15 +27,16 @@ use inspector_domain::wire::WireMessage;
 use inspector_test_harness::{NatsServer, RedisServer, unique_name};
 use tokio_util::sync::CancellationToken;
 
-/// Findings of `conditions` distinct keys (`None`: all distinct), `n` in all.
-fn findings(n: usize, conditions: Option<usize>, stem: &str) -> Vec<Finding> {
+/// Findings of `conditions` distinct keys (`None`: all distinct), `n` in
+/// all, spread over `workloads` Deployments of one namespace.
+fn findings(n: usize, conditions: Option<usize>, workloads: usize, stem: &str) -> Vec<Finding> {
     let now = chrono::Utc::now();
     (0..n)
         .map(|i| {
             let key = conditions.map_or(i, |c| i % c).to_string();
-            // One namespace, 100 workloads: every sighting goes through
-            // incident grouping (one incident per workload).
-            let workload = format!("w{}", i % 100);
+            // Every sighting goes through incident grouping (one incident
+            // per workload).
+            let workload = format!("w{}", i % workloads);
             let mut finding = inspector_domain::fixtures::trend(
                 stem,
                 &[
@@ -52,6 +53,12 @@ fn findings(n: usize, conditions: Option<usize>, stem: &str) -> Vec<Finding> {
         })
         .collect()
 }
+
+/// Workloads of the context scenario: the 1,000 incidents.
+const CONTEXT_WORKLOADS: usize = 1_000;
+
+/// Workloads of the intake scenarios.
+const INTAKE_WORKLOADS: usize = 100;
 
 /// Publishes `findings` to the durable stream, pipelined, as sensors do.
 async fn publish(jetstream: &jetstream::Context, bus: &Bus, findings: &[Finding]) {
@@ -124,7 +131,12 @@ async fn backlog(setup: &Setup, n: usize, conditions: Option<usize>) -> f64 {
     let config = setup.config(&prefix);
     let bus = Bus::connect(&config.nats, "publisher").await.expect("nats");
     let jetstream = jetstream::new(async_nats::connect(setup.nats.url()).await.expect("nats"));
-    publish(&jetstream, &bus, &findings(n, conditions, "backlog")).await;
+    publish(
+        &jetstream,
+        &bus,
+        &findings(n, conditions, INTAKE_WORKLOADS, "backlog"),
+    )
+    .await;
     let started = Instant::now();
     let (running, shutdown) = start(config).await;
     wait_processed(&running, n as u64).await;
@@ -140,7 +152,7 @@ async fn live(setup: &Setup, n: usize, conditions: Option<usize>) -> f64 {
     let bus = Bus::connect(&config.nats, "publisher").await.expect("nats");
     let jetstream = jetstream::new(async_nats::connect(setup.nats.url()).await.expect("nats"));
     let (running, shutdown) = start(config).await;
-    let batch = findings(n, conditions, "live");
+    let batch = findings(n, conditions, INTAKE_WORKLOADS, "live");
     let started = Instant::now();
     publish(&jetstream, &bus, &batch).await;
     wait_processed(&running, n as u64).await;
@@ -195,7 +207,12 @@ async fn context(setup: &Setup) {
     let bus = Bus::connect(&config.nats, "publisher").await.expect("nats");
     let jetstream = jetstream::new(async_nats::connect(setup.nats.url()).await.expect("nats"));
     let (running, shutdown) = start(config).await;
-    publish(&jetstream, &bus, &findings(10_000, None, "context")).await;
+    publish(
+        &jetstream,
+        &bus,
+        &findings(10_000, None, CONTEXT_WORKLOADS, "context"),
+    )
+    .await;
     wait_processed(&running, 10_000).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -214,7 +231,11 @@ async fn context(setup: &Setup) {
         .context
         .total_items;
     assert!(recent >= 10_000, "{recent} recent findings");
-    let incidents = running.handle.shared().core().incidents().count();
+    let incidents = running.handle.shared().core().open_incidents();
+    assert_eq!(
+        incidents, CONTEXT_WORKLOADS,
+        "one open incident per workload"
+    );
     for (label, query) in [
         ("unscoped JSON", ""),
         ("scoped JSON", "?namespace=load&workload=w7"),
@@ -238,7 +259,7 @@ async fn context(setup: &Setup) {
                 publish(
                     &jetstream,
                     &bus,
-                    &findings(1_000, None, &format!("feed{round}")),
+                    &findings(1_000, None, CONTEXT_WORKLOADS, &format!("feed{round}")),
                 )
                 .await;
                 tokio::time::sleep(Duration::from_secs(1).saturating_sub(started.elapsed())).await;

@@ -529,7 +529,9 @@ impl AggregatorConfig {
             && (!(url.starts_with("http://") || url.starts_with("https://"))
                 || url.parse::<reqwest::Url>().is_err())
         {
-            return Err(format!("incidents.owners.api.url: {url:?} is not an http(s) URL"));
+            return Err(format!(
+                "incidents.owners.api.url: {url:?} is not an http(s) URL"
+            ));
         }
         if owners.capacity == 0 || owners.capacity > 1_000_000 {
             return Err("incidents.owners.capacity must be within [1, 1000000]".into());
@@ -538,7 +540,9 @@ impl AggregatorConfig {
             return Err("incidents.owners.timeout must be within (0, 10s]".into());
         }
         if owners.ttl.is_zero() || owners.negative_ttl.is_zero() || owners.retry_after.is_zero() {
-            return Err("incidents.owners.ttl, negative_ttl and retry_after must be above 0".into());
+            return Err(
+                "incidents.owners.ttl, negative_ttl and retry_after must be above 0".into(),
+            );
         }
         if self.history.retention < Duration::from_secs(60) || self.history.retention > day * 365 {
             return Err("history.retention must be within [1m, 365d]".into());

@@ -255,11 +255,7 @@ impl Aggregator {
             };
         }
         let key = finding.dedup_key();
-        let scope = self
-            .config
-            .incidents
-            .scope
-            .resolve(&finding.labels, owners);
+        let scope = self.config.incidents.scope.resolve(&finding.labels, owners);
         let observed = self.incidents.observe(&key, &finding, scope.clone(), now);
         for moved in &observed.moved {
             if let Some(entry) = self.alerts.get_mut(moved)

@@ -142,11 +142,7 @@ async fn anomaly_context(
                 Format::Json => "application/json",
                 Format::Prompt { .. } => "text/plain; charset=utf-8",
             };
-            (
-                [(http::header::CONTENT_TYPE, content_type)],
-                cached.body,
-            )
-                .into_response()
+            ([(http::header::CONTENT_TYPE, content_type)], cached.body).into_response()
         }
         Err(error) => bad_request(&error),
     }

@@ -428,7 +428,7 @@ impl Incidents {
                 member.first_seen = member.first_seen.min(at);
                 if at >= member.last_seen {
                     member.last_seen = at;
-                    member.finding = finding.clone();
+                    member.finding = finding.clone().without_evidence();
                     member.scope = scope;
                 }
                 member.sightings = member.sightings.saturating_add(1);
@@ -446,7 +446,7 @@ impl Incidents {
                     last_seen: at,
                     finding_ids: vec![finding.id.clone()],
                     sightings: 1,
-                    finding: finding.clone(),
+                    finding: finding.clone().without_evidence(),
                 });
             }
             None => {

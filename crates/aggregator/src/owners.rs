@@ -194,7 +194,7 @@ impl Owners {
                 .into_iter()
                 .filter(|key| {
                     let key = (key.0.to_string(), key.1.to_string());
-                    !cache.get(&key).is_some_and(|c| c.expires > now)
+                    cache.get(&key).is_none_or(|c| c.expires <= now)
                 })
                 .map(|(ns, pod)| (ns.to_string(), pod.to_string()))
                 .take(MAX_PER_BATCH)
@@ -318,11 +318,7 @@ fn kind_of(kind: &str) -> WorkloadKind {
 
 /// The workload owning `pod`: its controller, or that controller's own
 /// controller where one manages the other.
-async fn owner_of(
-    client: &kube::Client,
-    namespace: &str,
-    pod: &str,
-) -> Result<Owner, kube::Error> {
+async fn owner_of(client: &kube::Client, namespace: &str, pod: &str) -> Result<Owner, kube::Error> {
     let Some(pod) = Api::<Pod>::namespaced(client.clone(), namespace)
         .get_opt(pod)
         .await?

@@ -21,8 +21,8 @@ use crate::dedup::{Deduplicator, RedisConnection, RedisSetupError, redis_connect
 use crate::history::{History, IncidentFilter};
 use crate::http::{ApiState, api_router};
 use crate::intake::{Intake, spawn_pusher};
-use crate::owners::Owners;
 pub use crate::metrics::AggregatorMetrics;
+use crate::owners::Owners;
 use crate::responders::spawn_query_responders;
 use crate::state::Shared;
 use crate::store::Store;

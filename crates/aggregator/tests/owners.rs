@@ -28,9 +28,12 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
+/// Resource (plural), namespace, name.
+type ObjectKey = (String, String, String);
+
 #[derive(Clone, Default)]
 struct Standin {
-    objects: Arc<Mutex<BTreeMap<(String, String, String), serde_json::Value>>>,
+    objects: Arc<Mutex<BTreeMap<ObjectKey, serde_json::Value>>>,
     forbidden: Arc<AtomicBool>,
     requests: Arc<AtomicUsize>,
 }
@@ -76,20 +79,29 @@ impl Standin {
     }
 
     fn put(&self, resource: &str, namespace: &str, name: &str, value: serde_json::Value) {
-        self.objects.lock().unwrap().insert(
-            (resource.into(), namespace.into(), name.into()),
-            value,
-        );
+        self.objects
+            .lock()
+            .unwrap()
+            .insert((resource.into(), namespace.into(), name.into()), value);
     }
 
     /// A CronJob `backup`'s Job and pod, and a Deployment `api`'s ReplicaSet
     /// and pod, in namespace `batch`.
     fn cluster(&self) {
         let job = Job {
-            metadata: meta("batch", "backup-28734560", Some(("batch/v1", "CronJob", "backup"))),
+            metadata: meta(
+                "batch",
+                "backup-28734560",
+                Some(("batch/v1", "CronJob", "backup")),
+            ),
             ..Default::default()
         };
-        self.put("jobs", "batch", "backup-28734560", serde_json::to_value(job).unwrap());
+        self.put(
+            "jobs",
+            "batch",
+            "backup-28734560",
+            serde_json::to_value(job).unwrap(),
+        );
         let pod = Pod {
             metadata: meta(
                 "batch",
@@ -98,12 +110,26 @@ impl Standin {
             ),
             ..Default::default()
         };
-        self.put("pods", "batch", "backup-28734560-x9k2p", serde_json::to_value(pod).unwrap());
+        self.put(
+            "pods",
+            "batch",
+            "backup-28734560-x9k2p",
+            serde_json::to_value(pod).unwrap(),
+        );
         let rs = ReplicaSet {
-            metadata: meta("batch", "api-6d4cf56db6", Some(("apps/v1", "Deployment", "api"))),
+            metadata: meta(
+                "batch",
+                "api-6d4cf56db6",
+                Some(("apps/v1", "Deployment", "api")),
+            ),
             ..Default::default()
         };
-        self.put("replicasets", "batch", "api-6d4cf56db6", serde_json::to_value(rs).unwrap());
+        self.put(
+            "replicasets",
+            "batch",
+            "api-6d4cf56db6",
+            serde_json::to_value(rs).unwrap(),
+        );
         let pod = Pod {
             metadata: meta(
                 "batch",
@@ -112,7 +138,12 @@ impl Standin {
             ),
             ..Default::default()
         };
-        self.put("pods", "batch", "api-6d4cf56db6-q7zvm", serde_json::to_value(pod).unwrap());
+        self.put(
+            "pods",
+            "batch",
+            "api-6d4cf56db6-q7zvm",
+            serde_json::to_value(pod).unwrap(),
+        );
     }
 }
 
@@ -134,7 +165,9 @@ async fn object(
         return status(
             StatusCode::FORBIDDEN,
             "Forbidden",
-            format!("{resource} \"{name}\" is forbidden: User \"system:serviceaccount:proactive-inspector:aggregator\" cannot get resource \"{resource}\""),
+            format!(
+                "{resource} \"{name}\" is forbidden: User \"system:serviceaccount:proactive-inspector:aggregator\" cannot get resource \"{resource}\""
+            ),
         );
     }
     let found = standin
@@ -266,16 +299,22 @@ async fn a_forbidden_api_falls_back_to_pod_naming_and_pauses() {
     standin.forbidden.store(true, Ordering::SeqCst);
     let (aggregator, metrics) = start(&env, &standin).await;
     let bus = env.bus().await;
-    bus.publish_finding(&pod_metric("backup_duration_seconds", "backup-28734560-x9k2p"))
-        .await
-        .unwrap();
+    bus.publish_finding(&pod_metric(
+        "backup_duration_seconds",
+        "backup-28734560-x9k2p",
+    ))
+    .await
+    .unwrap();
     aggregator.wait_processed(1).await;
     assert_eq!(count(&metrics, "forbidden"), 1);
     let asked = standin.requests.load(Ordering::SeqCst);
     // Within retry_after nothing is asked; intake goes on.
-    bus.publish_finding(&pod_metric("http_errors_per_second", "api-6d4cf56db6-q7zvm"))
-        .await
-        .unwrap();
+    bus.publish_finding(&pod_metric(
+        "http_errors_per_second",
+        "api-6d4cf56db6-q7zvm",
+    ))
+    .await
+    .unwrap();
     aggregator.wait_processed(2).await;
     assert_eq!(standin.requests.load(Ordering::SeqCst), asked);
     assert_eq!(count(&metrics, "skipped"), 1);

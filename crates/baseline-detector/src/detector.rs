@@ -11,7 +11,10 @@ use futures::StreamExt;
 use inspector_baseline::{
     Baseline, BaselineError, Policy, Season, SeriesJudge, Severity as BaselineSeverity,
 };
-use inspector_domain::{AnomalyDetail, Finding, Observation, SensorError, Severity};
+use inspector_domain::{
+    AnomalyDetail, BandPoint, Finding, FindingDetail, MAX_EVIDENCE_POINTS, Observation,
+    SensorError, Severity, latest_points,
+};
 use inspector_prometheus::{MetricSource, PrometheusClient, Series, SeriesSink};
 use tokio::sync::RwLock;
 
@@ -389,12 +392,86 @@ impl<S: MetricSource> Detector<S> {
                             expected_mean: assessment.expected,
                             expected_std: assessment.std,
                             deviation_sigma: assessment.sigma,
+                            evidence: Vec::new(),
                         },
                     ),
                 );
             }
         }
+        drop(judges);
+        drop(models);
+        self.attach_evidence(&mut outcome.findings, now).await;
         outcome.findings.sort_by_key(Finding::dedup_key);
         outcome
+    }
+
+    /// Gives each finding its series' latest [`MAX_EVIDENCE_POINTS`] steps
+    /// against its model's band: one range query per metric with findings
+    /// (findings are rare, so this costs Prometheus little). A query that
+    /// fails leaves its findings without evidence; they are still reported.
+    async fn attach_evidence(&self, findings: &mut [Finding], now: DateTime<Utc>) {
+        if findings.is_empty() {
+            return;
+        }
+        let step = self.config.step;
+        let step_ms = self.config.step_ms();
+        let span = chrono::Duration::milliseconds(step_ms * (MAX_EVIDENCE_POINTS as i64 - 1));
+        let queries: HashSet<&str> = findings.iter().map(|f| f.source.as_str()).collect();
+        let answers: HashMap<String, Vec<Series>> = futures::stream::iter(queries)
+            .map(|query| async move {
+                let answer = self.source.query_range(query, now - span, now, step).await;
+                (query, answer)
+            })
+            .buffer_unordered(self.config.concurrency)
+            .filter_map(|(query, answer)| async move {
+                match answer {
+                    Ok(series) => Some((query.to_string(), series)),
+                    Err(error) => {
+                        tracing::warn!(
+                            error = &error as &dyn std::error::Error,
+                            query,
+                            "no evidence series for a finding"
+                        );
+                        None
+                    }
+                }
+            })
+            .collect()
+            .await;
+        let models = self.models.read().await;
+        for finding in findings.iter_mut() {
+            let Some(series) = answers.get(&finding.source).and_then(|all| {
+                all.iter()
+                    .find(|s| without_name(&s.labels) == finding.labels)
+            }) else {
+                continue;
+            };
+            let Some(model) = models
+                .by_series
+                .get(&(finding.key.clone(), finding.labels.clone()))
+            else {
+                continue;
+            };
+            let points = series
+                .samples
+                .iter()
+                .filter_map(|sample| {
+                    let offset = (sample.t_ms - model.until_ms).div_euclid(step_ms.max(1));
+                    let point = BandPoint {
+                        at: DateTime::from_timestamp_millis(sample.t_ms)?,
+                        value: sample.value,
+                        expected: model.baseline.expected_at(offset),
+                        std: model.baseline.std_at(offset),
+                    };
+                    [point.value, point.expected, point.std]
+                        .iter()
+                        .all(|v| v.is_finite())
+                        .then_some(point)
+                })
+                .collect();
+            if let FindingDetail::DynamicAnomaly(detail) = &mut finding.detail {
+                detail.evidence = latest_points(points);
+            }
+        }
     }
 }

@@ -140,6 +140,28 @@ async fn spike_is_critical_and_daily_peak_is_quiet() {
         "{}",
         finding.description
     );
+    // Evidence: the series up to now against the band the model drew.
+    let evidence = &anomaly.evidence;
+    assert!(
+        (100..=inspector_domain::MAX_EVIDENCE_POINTS).contains(&evidence.len()),
+        "{} points",
+        evidence.len()
+    );
+    assert!(evidence.windows(2).all(|w| w[0].at < w[1].at));
+    let last = evidence.last().unwrap();
+    assert_eq!(last.at, at(t));
+    assert_eq!(last.value, anomaly.current_value);
+    assert!((last.expected - expected).abs() < 1e-9 && (last.std - std).abs() < 1e-9);
+    // Before the spike the values sit inside the band.
+    let inside = evidence[..evidence.len() - 1]
+        .iter()
+        .filter(|p| (p.value - p.expected).abs() <= 3.0 * p.std)
+        .count();
+    assert!(
+        inside * 10 >= (evidence.len() - 1) * 9,
+        "{inside} of {} inside",
+        evidence.len() - 1
+    );
 
     // The broken metric is an error of the pass, nothing more.
     assert!(

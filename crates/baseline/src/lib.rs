@@ -653,9 +653,23 @@ impl Baseline {
     /// Expected value `steps_ahead` steps after the last trained sample (1 =
     /// the next one).
     pub fn expected(&self, steps_ahead: usize) -> f64 {
-        let h = steps_ahead.max(1);
-        let idx = (self.next + h - 1) % self.season.len();
-        self.level + h as f64 * self.trend + self.season[idx]
+        self.expected_at(steps_ahead.max(1) as i64)
+    }
+
+    /// Expected value at `offset` steps from the last trained sample: 1 is
+    /// the next one, 0 the last trained, negative ones before it (the fitted
+    /// level and trend extended back, the season at that phase), so a
+    /// recent series can be drawn against the model that judged it.
+    pub fn expected_at(&self, offset: i64) -> f64 {
+        let period = self.season.len() as i64;
+        let idx = (self.next as i64 + offset - 1).rem_euclid(period) as usize;
+        self.level + offset as f64 * self.trend + self.season[idx]
+    }
+
+    /// The σ [`Baseline::assess`] uses at `offset` steps (one step's σ for
+    /// samples at or before the last trained one).
+    pub fn std_at(&self, offset: i64) -> f64 {
+        self.scale * self.spread(offset.max(1) as usize)
     }
 
     /// How much wider the forecast error is `steps_ahead` steps out than one
@@ -865,6 +879,32 @@ fn scale_floor(magnitude: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_band_back_casts_with_the_season() {
+        let history = synthetic::seasoned(3, 14);
+        let model = Baseline::fit(&history, DAY).unwrap();
+        for h in [1, 5, DAY + 3] {
+            assert_eq!(model.expected_at(h as i64), model.expected(h));
+            assert_eq!(model.std_at(h as i64), model.scale * model.spread(h));
+        }
+        // A day back is the same phase: only the trend differs.
+        let day = DAY as i64;
+        let shift = model.expected_at(5) - model.expected_at(5 - day);
+        assert!((shift - day as f64 * model.trend).abs() < 1e-9);
+        // Back-cast values follow the series they were fitted to.
+        let n = history.len() as i64;
+        let mean_error: f64 = (0..day)
+            .map(|k| (model.expected_at(-k) - history[(n - 1 - k) as usize]).abs())
+            .sum::<f64>()
+            / day as f64;
+        assert!(
+            mean_error < 5.0 * model.scale,
+            "mean error {mean_error}, σ {}",
+            model.scale
+        );
+        assert_eq!(model.std_at(-3), model.std_at(1));
+    }
 
     /// A day of 5-minute steps.
     const DAY: usize = 288;

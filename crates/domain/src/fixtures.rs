@@ -47,6 +47,7 @@ pub fn trend(
             r_squared: 0.95,
             confidence: Confidence::High,
             predicted_hours_to_breach: Some(2.0),
+            evidence: None,
         },
     )
 }
@@ -63,6 +64,7 @@ pub fn anomaly(key: &str, instance: &str, detected_at: DateTime<Utc>) -> Finding
             expected_mean: 1.0,
             expected_std: 1.0,
             deviation_sigma: 9.0,
+            evidence: Vec::new(),
         },
     )
 }

@@ -172,6 +172,61 @@ pub struct TrendDetail {
     /// already past it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub predicted_hours_to_breach: Option<f64>,
+    /// The values the line was fitted to (the latest of them) and the line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<LineEvidence>,
+}
+
+/// Most points of a finding's evidence series: enough to show the shape,
+/// small enough (a few KB) to ride in every finding.
+pub const MAX_EVIDENCE_POINTS: usize = 120;
+
+/// One sample of a metric series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SeriesPoint {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+}
+
+/// One sample with what the baseline expected then.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BandPoint {
+    pub at: DateTime<Utc>,
+    pub value: f64,
+    /// The baseline's expected value at `at`.
+    pub expected: f64,
+    /// The baseline's σ at `at`: the band is `expected ± k·std`.
+    pub std: f64,
+}
+
+/// A trend finding's series and its fitted line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineEvidence {
+    /// In time order, at most [`MAX_EVIDENCE_POINTS`] (the latest).
+    pub points: Vec<SeriesPoint>,
+    /// The fitted line's value at `detected_at`; with `slope_per_hour` it
+    /// gives the line at any time.
+    pub fitted_at_detection: f64,
+}
+
+impl LineEvidence {
+    /// The fitted line's value at `at`, given the finding's detection time.
+    pub fn line_at(
+        &self,
+        slope_per_hour: f64,
+        detected_at: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> f64 {
+        let hours = (at - detected_at).num_milliseconds() as f64 / 3_600_000.0;
+        self.fitted_at_detection + slope_per_hour * hours
+    }
+}
+
+/// The latest [`MAX_EVIDENCE_POINTS`] of `points` (in time order).
+pub fn latest_points<T>(mut points: Vec<T>) -> Vec<T> {
+    let excess = points.len().saturating_sub(MAX_EVIDENCE_POINTS);
+    points.drain(..excess);
+    points
 }
 
 /// A value far from its learned seasonal baseline.
@@ -185,6 +240,10 @@ pub struct AnomalyDetail {
     pub expected_std: f64,
     /// How many σ the value is from the expected mean (signed).
     pub deviation_sigma: f64,
+    /// The series before and at the finding against the baseline's band,
+    /// in time order, at most [`MAX_EVIDENCE_POINTS`] (the latest).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<BandPoint>,
 }
 
 /// A log line shape never seen before.
@@ -333,6 +392,17 @@ impl Finding {
             self.detected_at.timestamp_millis()
         );
         uuid::Uuid::new_v5(&FINDING_ID_NAMESPACE, name.as_bytes()).to_string()
+    }
+
+    /// The finding without its evidence series (where it is kept per
+    /// condition, e.g. in incident members, the shape is not needed).
+    pub fn without_evidence(mut self) -> Self {
+        match &mut self.detail {
+            FindingDetail::DynamicAnomaly(d) => d.evidence = Vec::new(),
+            FindingDetail::TrendBreach(d) => d.evidence = None,
+            FindingDetail::LogPattern(_) => {}
+        }
+        self
     }
 
     /// Fills in [`Finding::id`] from [`Finding::compute_id`].
@@ -569,6 +639,7 @@ mod tests {
                 r_squared: 0.99,
                 confidence: Confidence::High,
                 predicted_hours_to_breach: Some(2.0),
+                evidence: None,
             },
         )
     }

@@ -403,7 +403,11 @@ mod tests {
         let rules = ScopeRules::default();
         let pod = labels(&[("namespace", "shop"), ("pod", "api-0")]);
         assert_eq!(rules.pod_to_look_up(&pod), Some(("shop", "api-0")));
-        let owned = labels(&[("namespace", "shop"), ("pod", "api-0"), ("deployment", "api")]);
+        let owned = labels(&[
+            ("namespace", "shop"),
+            ("pod", "api-0"),
+            ("deployment", "api"),
+        ]);
         assert_eq!(rules.pod_to_look_up(&owned), None);
         assert_eq!(rules.pod_to_look_up(&labels(&[("pod", "api-0")])), None);
     }

@@ -8,9 +8,10 @@ use inspector_proto::{Message, Timestamp};
 use crate::context::{AnomalyContext, ContextItem, ContextQuery, ContextReply};
 use crate::scope::{Resolution, Scope, ScopeMatch, WorkloadKind};
 use crate::{
-    Alert, AlertStatus, AnomalyDetail, Confidence, DeliveryStatus, Finding, FindingDetail,
-    FindingKind, Incident, IncidentMember, IncidentState, InspectionReport, LogPatternDetail,
-    Observation, SensorError, SensorRun, SensorStatus, Severity, TrendDetail,
+    Alert, AlertStatus, AnomalyDetail, BandPoint, Confidence, DeliveryStatus, Finding,
+    FindingDetail, FindingKind, Incident, IncidentMember, IncidentState, InspectionReport,
+    LineEvidence, LogPatternDetail, MAX_EVIDENCE_POINTS, Observation, SensorError, SensorRun,
+    SensorStatus, SeriesPoint, Severity, TrendDetail,
 };
 
 /// Why bytes received from the bus are not a valid message.
@@ -195,6 +196,16 @@ impl From<&Finding> for pb::Finding {
                     r_squared: d.r_squared,
                     confidence: confidence_to_wire(Some(d.confidence)) as i32,
                     predicted_hours_to_breach: d.predicted_hours_to_breach,
+                    evidence: d
+                        .evidence
+                        .iter()
+                        .flat_map(|e| &e.points)
+                        .map(|p| pb::SeriesPoint {
+                            at_ms: p.at.timestamp_millis(),
+                            value: p.value,
+                        })
+                        .collect(),
+                    fitted_at_detection: d.evidence.as_ref().map(|e| e.fitted_at_detection),
                 })
             }
             FindingDetail::DynamicAnomaly(d) => {
@@ -207,6 +218,16 @@ impl From<&Finding> for pb::Finding {
                     expected_mean: d.expected_mean,
                     expected_std: d.expected_std,
                     deviation_sigma: d.deviation_sigma,
+                    evidence: d
+                        .evidence
+                        .iter()
+                        .map(|p| pb::BandPoint {
+                            at_ms: p.at.timestamp_millis(),
+                            value: p.value,
+                            expected: p.expected,
+                            std: p.std,
+                        })
+                        .collect(),
                 })
             }
             FindingDetail::LogPattern(d) => {
@@ -243,6 +264,78 @@ fn required(value: Option<f64>, field: &'static str) -> Result<f64, WireError> {
     )
 }
 
+/// An evidence series' times: at most [`MAX_EVIDENCE_POINTS`], ascending,
+/// each a time chrono can hold.
+fn evidence_times(
+    times: impl ExactSizeIterator<Item = i64>,
+    field: &'static str,
+) -> Result<Vec<DateTime<Utc>>, WireError> {
+    if times.len() > MAX_EVIDENCE_POINTS {
+        return Err(invalid(
+            "Finding",
+            field,
+            format!("{} points, more than {MAX_EVIDENCE_POINTS}", times.len()),
+        ));
+    }
+    let mut previous = i64::MIN;
+    times
+        .map(|ms| {
+            if ms <= previous {
+                return Err(invalid("Finding", field, "points are not in time order"));
+            }
+            previous = ms;
+            DateTime::from_timestamp_millis(ms)
+                .ok_or_else(|| invalid("Finding", field, format!("{ms} ms is out of range")))
+        })
+        .collect()
+}
+
+fn line_evidence(d: &pb::TrendDetail) -> Result<Option<LineEvidence>, WireError> {
+    if d.evidence.is_empty() {
+        return Ok(None);
+    }
+    let field = "trend.evidence";
+    let times = evidence_times(d.evidence.iter().map(|p| p.at_ms), field)?;
+    let points = times
+        .into_iter()
+        .zip(&d.evidence)
+        .map(|(at, p)| {
+            Ok(SeriesPoint {
+                at,
+                value: finite(p.value, field)?,
+            })
+        })
+        .collect::<Result<_, WireError>>()?;
+    let fitted = d.fitted_at_detection.ok_or_else(|| {
+        invalid(
+            "Finding",
+            "trend.fitted_at_detection",
+            "missing with evidence",
+        )
+    })?;
+    Ok(Some(LineEvidence {
+        points,
+        fitted_at_detection: finite(fitted, "trend.fitted_at_detection")?,
+    }))
+}
+
+fn band_evidence(d: &pb::AnomalyDetail) -> Result<Vec<BandPoint>, WireError> {
+    let field = "dynamic_anomaly.evidence";
+    let times = evidence_times(d.evidence.iter().map(|p| p.at_ms), field)?;
+    times
+        .into_iter()
+        .zip(&d.evidence)
+        .map(|(at, p)| {
+            Ok(BandPoint {
+                at,
+                value: finite(p.value, field)?,
+                expected: finite(p.expected, field)?,
+                std: finite(p.std, field)?,
+            })
+        })
+        .collect()
+}
+
 fn detail_from_wire(f: &pb::Finding) -> Result<FindingDetail, WireError> {
     use pb::finding::Detail;
     let confidence = |value: i32| {
@@ -261,12 +354,14 @@ fn detail_from_wire(f: &pb::Finding) -> Result<FindingDetail, WireError> {
             r_squared: finite(d.r_squared, "trend.r_squared")?,
             confidence: confidence(d.confidence)?,
             predicted_hours_to_breach: hours(d.predicted_hours_to_breach)?,
+            evidence: line_evidence(d)?,
         }),
         Some(Detail::DynamicAnomaly(d)) => FindingDetail::DynamicAnomaly(AnomalyDetail {
             current_value: finite(d.current_value, "dynamic_anomaly.current_value")?,
             expected_mean: finite(d.expected_mean, "dynamic_anomaly.expected_mean")?,
             expected_std: finite(d.expected_std, "dynamic_anomaly.expected_std")?,
             deviation_sigma: finite(d.deviation_sigma, "dynamic_anomaly.deviation_sigma")?,
+            evidence: band_evidence(d)?,
         }),
         Some(Detail::LogPattern(d)) => FindingDetail::LogPattern(LogPatternDetail {
             template: d.template.clone(),
@@ -281,12 +376,14 @@ fn detail_from_wire(f: &pb::Finding) -> Result<FindingDetail, WireError> {
                 r_squared: required(f.r_squared, "r_squared")?,
                 confidence: confidence(f.confidence)?,
                 predicted_hours_to_breach: hours(f.predicted_hours_to_breach)?,
+                evidence: None,
             }),
             FindingKind::DynamicAnomaly => FindingDetail::DynamicAnomaly(AnomalyDetail {
                 current_value: required(f.current_value, "current_value")?,
                 expected_mean: required(f.expected_mean, "expected_mean")?,
                 expected_std: required(f.expected_std, "expected_std")?,
                 deviation_sigma: required(f.deviation_sigma, "deviation_sigma")?,
+                evidence: Vec::new(),
             }),
             FindingKind::LogPattern => FindingDetail::LogPattern(LogPatternDetail {
                 template: f.template.clone(),
@@ -1143,6 +1240,65 @@ mod tests {
         };
         let error = SensorRun::from_bytes(&run.to_bytes()).unwrap_err();
         assert!(error.to_string().contains("interval_seconds"), "{error}");
+    }
+
+    #[test]
+    fn evidence_round_trips_and_is_bounded() {
+        let now = Utc::now();
+        let point = |i: i64| BandPoint {
+            at: DateTime::from_timestamp_millis(
+                now.timestamp_millis() - (MAX_EVIDENCE_POINTS as i64 - i) * 60_000,
+            )
+            .unwrap(),
+            value: i as f64,
+            expected: 1.0,
+            std: 0.5,
+        };
+        let mut finding = crate::fixtures::anomaly("rps", "b-0", now);
+        let with = |finding: &mut Finding, points: Vec<BandPoint>| {
+            if let FindingDetail::DynamicAnomaly(d) = &mut finding.detail {
+                d.evidence = points;
+            }
+        };
+        with(
+            &mut finding,
+            (0..MAX_EVIDENCE_POINTS as i64).map(point).collect(),
+        );
+        assert_eq!(Finding::from_bytes(&finding.to_bytes()).unwrap(), finding);
+
+        let mut trend = crate::fixtures::trend("disk", &[], "t-0", now);
+        if let FindingDetail::TrendBreach(d) = &mut trend.detail {
+            d.evidence = Some(LineEvidence {
+                // Evidence times travel in milliseconds.
+                points: vec![SeriesPoint {
+                    at: DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap(),
+                    value: 70.0,
+                }],
+                fitted_at_detection: 70.0,
+            });
+        }
+        assert_eq!(Finding::from_bytes(&trend.to_bytes()).unwrap(), trend);
+        let mut wire = pb::Finding::from(&trend);
+        if let Some(pb::finding::Detail::Trend(d)) = &mut wire.detail {
+            d.fitted_at_detection = None;
+        }
+        let error = Finding::try_from(wire).unwrap_err();
+        assert!(error.to_string().contains("fitted_at_detection"), "{error}");
+
+        with(
+            &mut finding,
+            (0..=MAX_EVIDENCE_POINTS as i64).map(point).collect(),
+        );
+        let error = Finding::from_bytes(&finding.to_bytes()).unwrap_err();
+        assert!(error.to_string().contains("more than 120"), "{error}");
+        with(&mut finding, vec![point(2), point(1)]);
+        let error = Finding::from_bytes(&finding.to_bytes()).unwrap_err();
+        assert!(error.to_string().contains("time order"), "{error}");
+        let mut nan = point(1);
+        nan.std = f64::NAN;
+        with(&mut finding, vec![nan]);
+        let error = Finding::from_bytes(&finding.to_bytes()).unwrap_err();
+        assert!(error.to_string().contains("evidence"), "{error}");
     }
 
     /// Issue 10, case 6: a finding's size is bounded at the edge.

@@ -68,7 +68,11 @@ fn only_the_aggregator_talks_to_redis() {
 fn only_log_pattern_membership_and_the_aggregator_talk_to_kubernetes() {
     assert_eq!(
         users_of("kube"),
-        set(&["inspector-aggregator", "inspector-log-pattern", "inspector-membership"])
+        set(&[
+            "inspector-aggregator",
+            "inspector-log-pattern",
+            "inspector-membership"
+        ])
     );
 }
 

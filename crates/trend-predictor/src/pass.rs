@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
-use inspector_domain::{Confidence, Finding, Observation, SensorError, Severity, TrendDetail};
+use inspector_domain::{
+    Confidence, Finding, LineEvidence, Observation, SensorError, SeriesPoint, Severity,
+    TrendDetail, latest_points,
+};
 use inspector_prometheus::{MetricSource, PrometheusError, Series};
 use inspector_trend::{Assessment, BreachRule, Direction, LinearFit, Outlook, Point, fit_line};
 
@@ -145,7 +148,7 @@ pub async fn run_pass<S: MetricSource>(
                         outcome.findings.push(make_finding(
                             rule,
                             &breach_rule,
-                            labels,
+                            one,
                             &verdict.assessment,
                             config.shadow,
                             instance,
@@ -182,7 +185,7 @@ fn describe_labels(labels: &BTreeMap<String, String>) -> String {
 fn make_finding(
     rule: &MetricRule,
     breach: &BreachRule,
-    labels: BTreeMap<String, String>,
+    series: &Series,
     assessment: &Assessment,
     shadow: bool,
     instance: &str,
@@ -230,7 +233,7 @@ fn make_finding(
     Finding::trend_breach(
         Observation {
             key: rule.name.clone(),
-            labels,
+            labels: series_labels(series),
             severity,
             description,
             source: rule.query.clone(),
@@ -245,6 +248,35 @@ fn make_finding(
             r_squared: assessment.fit.r_squared,
             confidence,
             predicted_hours_to_breach: hours,
+            evidence: line_evidence(series, assessment, now),
         },
     )
+}
+
+/// The latest finite samples the line was fitted to, and the line at `now`
+/// (none where the line is not a finite number there).
+fn line_evidence(
+    series: &Series,
+    assessment: &Assessment,
+    now: DateTime<Utc>,
+) -> Option<LineEvidence> {
+    let fitted_at_detection = assessment.fit.value_at(now.timestamp_millis());
+    if !fitted_at_detection.is_finite() {
+        return None;
+    }
+    let points = series
+        .samples
+        .iter()
+        .filter(|s| s.value.is_finite())
+        .filter_map(|s| {
+            Some(SeriesPoint {
+                at: DateTime::from_timestamp_millis(s.t_ms)?,
+                value: s.value,
+            })
+        })
+        .collect();
+    Some(LineEvidence {
+        points: latest_points(points),
+        fitted_at_detection,
+    })
 }

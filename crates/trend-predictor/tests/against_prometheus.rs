@@ -163,6 +163,21 @@ async fn one_pass_reports_breaches_and_survives_broken_metrics() {
     let hours = trend.predicted_hours_to_breach.unwrap();
     assert!((hours - 2.0).abs() < 1e-6, "hours to breach {hours}");
     assert!((trend.slope_per_hour - 10.0).abs() < 1e-9);
+    // Evidence: the fitted samples (latest 120) and the line through them.
+    let evidence = trend.evidence.as_ref().expect("a trend carries its series");
+    assert!(
+        !evidence.points.is_empty()
+            && evidence.points.len() <= inspector_domain::MAX_EVIDENCE_POINTS
+    );
+    assert!(evidence.points.windows(2).all(|w| w[0].at < w[1].at));
+    assert!((evidence.fitted_at_detection - 70.0).abs() < 1e-6);
+    for point in &evidence.points {
+        let line = evidence.line_at(trend.slope_per_hour, data.detected_at, point.at);
+        assert!(
+            (line - point.value).abs() < 1e-6,
+            "{point:?} off the line {line}"
+        );
+    }
     assert_eq!(data.current_value(), Some(70.0));
     assert_eq!(data.severity, inspector_domain::Severity::Warning);
     assert!(!data.labels.contains_key("__name__"));
