@@ -60,6 +60,8 @@ pub struct Deduplicator {
     forgotten: u64,
     /// Redis refuses our credentials: a config problem, not an outage.
     refused: Option<String>,
+    /// Claims restored at start from the alerts stream, until reported.
+    restored: Option<usize>,
 }
 
 impl std::fmt::Debug for Deduplicator {
@@ -216,7 +218,32 @@ impl Deduplicator {
             ttl,
             timeout: config.timeout,
             local: HashMap::new(),
+            restored: None,
         }
+    }
+
+    /// Takes claims made before this process started (read back from the
+    /// alerts stream when Redis came back empty): `(key, finding id, when
+    /// claimed)`. Each holds for the TTL from its claim, as if this process
+    /// had made it, so a Redis that forgot it cannot make it new again.
+    pub fn restore_claims(
+        &mut self,
+        claims: impl IntoIterator<Item = (String, String, DateTime<Utc>)>,
+    ) {
+        let ttl = chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::minutes(30));
+        let mut restored = 0;
+        for (key, finding_id, claimed_at) in claims {
+            let expires = claimed_at + ttl;
+            let newer = self
+                .local
+                .get(&key)
+                .is_none_or(|(_, known)| *known < expires);
+            if newer {
+                self.local.insert(key, (finding_id, expires));
+                restored += 1;
+            }
+        }
+        self.restored = Some(restored);
     }
 
     /// Atomically claims `key` for `finding_id` unless already claimed in the TTL.
@@ -402,10 +429,19 @@ impl Deduplicator {
             );
             self.forgotten = 0;
         }
-        match (&self.redis, self.degraded.take()) {
-            (Some(_), None) => ("redis".into(), false),
+        let (backend, degraded) = match (&self.redis, self.degraded.take()) {
+            (Some(_), None) => ("redis".to_string(), false),
             (Some(_), Some(reason)) => (format!("in-process fallback ({reason})"), true),
             (None, _) => ("in-process (no Redis configured)".into(), false),
+        };
+        match self.restored.take() {
+            Some(claims) => (
+                format!(
+                    "{backend}; Redis had no alert states at start: {claims} dedup claims restored from the alerts stream"
+                ),
+                degraded,
+            ),
+            None => (backend, degraded),
         }
     }
 }

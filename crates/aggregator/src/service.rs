@@ -72,6 +72,52 @@ pub enum ServeError {
     Owners(crate::owners::OwnersError),
 }
 
+/// Restores from the alerts stream what Redis lost: each condition's
+/// latest alert state (so a firing alert continues its episode), and the
+/// dedup claims made within `dedup_ttl` (a firing transition is a claim;
+/// the claim is dated when the stream stored it). `None` when the stream
+/// cannot be read (logged; intake starts anyway).
+async fn restore_from_alert_stream(
+    bus: &Bus,
+    config: &AggregatorConfig,
+    shared: &Shared,
+) -> Option<Vec<(String, String, chrono::DateTime<Utc>)>> {
+    let now = Utc::now();
+    let since = now - chrono::Duration::from_std(config.nats.alert_max_age).unwrap_or_default();
+    let (kept, malformed) = match bus
+        .recent_alerts(since, &config.nats.alert_stream_name())
+        .await
+    {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(
+                error = &error as &dyn std::error::Error,
+                "Redis has no alert states and the alerts stream cannot be read: conditions of the last dedup_ttl may be reported again"
+            );
+            return None;
+        }
+    };
+    let ttl = chrono::Duration::from_std(config.dedup_ttl).unwrap_or_default();
+    let claims: Vec<_> = kept
+        .iter()
+        .filter(|k| k.alert.is_firing() && k.stored_at + ttl > now)
+        .map(|k| (k.alert.key.clone(), k.alert.finding.id.clone(), k.stored_at))
+        .collect();
+    let mut latest: std::collections::HashMap<String, inspector_domain::Alert> =
+        std::collections::HashMap::new();
+    for k in kept {
+        latest.insert(k.alert.key.clone(), k.alert);
+    }
+    tracing::info!(
+        alerts = latest.len(),
+        claims = claims.len(),
+        malformed,
+        "Redis had no alert states: restored them and the recent dedup claims from the alerts stream"
+    );
+    shared.core().restore_alerts(latest.into_values());
+    Some(claims)
+}
+
 /// A started aggregator: its handle and the tasks to wait for.
 #[derive(Debug)]
 pub struct RunningAggregator {
@@ -133,10 +179,15 @@ pub async fn start(
         .map(|redis| Store::new(redis, &config.redis.key_prefix, config.redis.timeout));
     let mut core = Aggregator::new(config.clone(), instance.clone(), Utc::now());
     let mut latest = None;
+    // Redis holding no alert states is a first start, or a Redis that lost
+    // everything (restarted without persistence) with us: then the alerts
+    // stream tells what was firing and which conditions were claimed.
+    let mut redis_was_empty = false;
     if let Some(store) = &store {
         match store.load_alerts().await {
             Ok(alerts) => {
                 tracing::info!(alerts = alerts.len(), "alert states restored from Redis");
+                redis_was_empty = alerts.is_empty();
                 core.restore_alerts(alerts);
             }
             Err(error) => tracing::warn!(
@@ -162,15 +213,22 @@ pub async fn start(
         .report_interval
         .set(config.report_interval.as_secs_f64());
     metrics.init_push_targets(&config.alertmanager.urls);
-    let history = match History::open(bus.clone(), &config.nats, &config.history).await {
+    // A shutdown during a slow history read stops at once.
+    let opened = tokio::select! {
+        _ = shutdown.cancelled() => return Ok(None),
+        opened = History::open(bus.clone(), &config.nats, &config.history) => opened,
+    };
+    let history = match opened {
         Ok(history) => {
-            let open = history
-                .incidents(&IncidentFilter {
-                    state: Some("open".into()),
-                    limit: config.incidents.max_open,
-                    ..Default::default()
-                })
-                .await;
+            let filter = IncidentFilter {
+                state: Some("open".into()),
+                limit: config.incidents.max_open,
+                ..Default::default()
+            };
+            let open = tokio::select! {
+                _ = shutdown.cancelled() => return Ok(None),
+                open = history.incidents(&filter) => open,
+            };
             match open {
                 Ok(open) => {
                     tracing::info!(
@@ -220,6 +278,15 @@ pub async fn start(
         .map_err(ServeError::Owners)?;
     let (sender, receiver) = mpsc::channel(8);
     let mut dedup = Deduplicator::new(redis, &config.redis, config.dedup_ttl);
+    if redis_was_empty {
+        let claims = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(None),
+            claims = restore_from_alert_stream(&bus, &config, &shared) => claims,
+        };
+        if let Some(claims) = claims {
+            dedup.restore_claims(claims);
+        }
+    }
     // Learn at once whether Redis answers and accepts us (readiness says so).
     dedup.probe().await;
     shared.set_redis_refused(dedup.refused());

@@ -494,3 +494,60 @@ async fn big_windows_give_reports_that_fit() {
     assert_eq!(answered.findings_omitted, report.findings_omitted);
     aggregator.stop().await;
 }
+
+/// Issue 27: the aggregator and Redis lost together (Redis restarted
+/// without persistence while the aggregator was down). The restarted
+/// aggregator restores the claims and the firing alerts from the alerts
+/// stream: the same conditions inside the dedup window are suppressed and
+/// begin no new alert episode.
+#[tokio::test]
+async fn losing_redis_and_the_aggregator_together_does_not_re_report() {
+    let env = Env::start();
+    let bus = env.bus().await;
+    let first = Aggregator::start(env.config(), "agg-a").await;
+    let conditions = |round: i64| -> Vec<_> {
+        (0..50)
+            .map(|i| {
+                let mut f = finding("disk", &[("node", &format!("n{i}"))]);
+                f.detected_at += chrono::Duration::seconds(60 * round);
+                f.with_computed_id()
+            })
+            .collect()
+    };
+    for f in conditions(0) {
+        bus.publish_finding(&f).await.unwrap();
+    }
+    first.wait_processed(50).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while common::stored_alert_transitions(&env).await < 50 {
+        assert!(tokio::time::Instant::now() < deadline, "alerts not stored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    first.crash().await;
+
+    let client = redis::Client::open(env.redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+
+    let second = Aggregator::start(env.config(), "agg-b").await;
+    for f in conditions(1) {
+        bus.publish_finding(&f).await.unwrap();
+    }
+    second.wait_processed(50).await;
+    let report = second.report_now().await;
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
+    assert_eq!(report.duplicates_suppressed, 50);
+    assert!(
+        report.dedup_backend.contains("50 dedup claims restored"),
+        "{}",
+        report.dedup_backend
+    );
+    assert_eq!(report.alerts.iter().filter(|a| a.is_firing()).count(), 50);
+    // No new episode: nothing more on the alerts stream.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(common::stored_alert_transitions(&env).await, 50);
+    second.stop().await;
+}

@@ -703,6 +703,89 @@ impl Bus {
     }
 }
 
+/// Most alert transitions [`Bus::recent_alerts`] reads.
+pub const MAX_RECENT_ALERTS: usize = 100_000;
+
+/// One alert transition read back from the alerts stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptAlert {
+    pub alert: Alert,
+    /// When the stream stored it (about when the aggregator decided it).
+    pub stored_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Bus {
+    /// The alert transitions the alerts stream holds from `since` on, oldest
+    /// first (NATS only; the in-process bus keeps none), at most
+    /// [`MAX_RECENT_ALERTS`]; undecodable ones are skipped and counted in
+    /// the second value. Read with an ephemeral ordered consumer that stops
+    /// at the stream's end as of the call.
+    pub async fn recent_alerts(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        alert_stream: &str,
+    ) -> Result<(Vec<KeptAlert>, usize), BusError> {
+        let Transport::Nats { jetstream, .. } = &self.inner.transport else {
+            return Ok((Vec::new(), 0));
+        };
+        let setup = |what: &str, e: BoxError| BusError::Setup {
+            what: what.to_string(),
+            source: e,
+        };
+        let mut stream = get_stream(jetstream, alert_stream).await?;
+        let last = stream
+            .info()
+            .await
+            .map_err(|e| setup("alerts stream info", Box::new(e)))?
+            .state
+            .last_sequence;
+        let mut kept = Vec::new();
+        let mut malformed = 0;
+        if last == 0 {
+            return Ok((kept, malformed));
+        }
+        let start_time = time::OffsetDateTime::from_unix_timestamp(since.timestamp())
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let consumer = stream
+            .create_consumer(pull::OrderedConfig {
+                deliver_policy: jetstream::consumer::DeliverPolicy::ByStartTime { start_time },
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| setup("alerts read consumer", Box::new(e)))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| setup("alerts read messages", Box::new(e)))?;
+        while kept.len() < MAX_RECENT_ALERTS {
+            // Nothing at or after `since`: the consumer waits; the end is near.
+            let next = tokio::time::timeout(Duration::from_secs(2), messages.next()).await;
+            let Ok(Some(message)) = next else {
+                break;
+            };
+            let message = message.map_err(|e| setup("alerts read", Box::new(e)))?;
+            let Ok(info) = message.info() else {
+                malformed += 1;
+                continue;
+            };
+            let sequence = info.stream_sequence;
+            let stored_at = chrono::DateTime::from_timestamp(
+                info.published.unix_timestamp(),
+                info.published.nanosecond(),
+            )
+            .unwrap_or(since);
+            match Alert::from_bytes(&message.payload) {
+                Ok(alert) => kept.push(KeptAlert { alert, stored_at }),
+                Err(_) => malformed += 1,
+            }
+            if sequence >= last {
+                break;
+            }
+        }
+        Ok((kept, malformed))
+    }
+}
+
 /// The aggregator's intake of findings and run summaries.
 pub struct Inbox {
     /// Which subjects carry findings and which run summaries.
