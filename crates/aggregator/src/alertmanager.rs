@@ -223,6 +223,8 @@ impl Notifier {
             let body = &body;
             async move {
                 let url = format!("{}/api/v2/alerts", base.trim_end_matches('/'));
+                // What errors, the report and metric labels show.
+                let shown = inspector_domain::redact_url(&url);
                 let send = || async {
                     let response = self
                         .client
@@ -231,8 +233,8 @@ impl Notifier {
                         .send()
                         .await
                         .map_err(|source| PushError::Http {
-                            url: url.clone(),
-                            source,
+                            url: shown.clone(),
+                            source: source.without_url(),
                         })?;
                     let status = response.status();
                     if status.is_success() {
@@ -240,7 +242,7 @@ impl Notifier {
                     }
                     let body = response.text().await.unwrap_or_default();
                     Err(PushError::Status {
-                        url: url.clone(),
+                        url: shown.clone(),
                         status,
                         body: body.chars().take(200).collect(),
                     })
@@ -258,11 +260,11 @@ impl Notifier {
                 let result = match tokio::time::timeout(self.config.timeout, retried).await {
                     Ok(result) => result,
                     Err(_) => Err(PushError::Timeout {
-                        url: url.clone(),
+                        url: shown.clone(),
                         timeout: self.config.timeout,
                     }),
                 };
-                (base.clone(), result)
+                (inspector_domain::redact_url(base), result)
             }
         });
         let results = futures::future::join_all(pushes).await;

@@ -209,7 +209,7 @@ impl AggregatorMetrics {
         for target in targets {
             for result in ["ok", "error"] {
                 let _ = self.alert_pushes.get_or_create(&PushLabels {
-                    target: target.clone(),
+                    target: inspector_domain::redact_url(target),
                     result,
                 });
             }

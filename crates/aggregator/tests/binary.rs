@@ -165,3 +165,86 @@ fn health_and_metrics_on_their_own_address() {
     assert_eq!(http_get(port, "/v1/anomaly-context").unwrap().0, 200);
     assert!(child.terminate(Duration::from_secs(20)).success());
 }
+
+/// Issue 27: credentials in every URL the aggregator holds (NATS, Redis,
+/// Alertmanager, with a token in its query) never reach its log,
+/// `/metrics` or reports: first with every peer unreachable, then with
+/// NATS up (authenticated by its URL's credentials), Redis and
+/// Alertmanager unreachable, and a finding that makes it push.
+#[test]
+fn planted_secrets_appear_nowhere() {
+    const SECRET: &str = "S3cretPlanted";
+    inspector_runtime::install_crypto_provider();
+    let authed = NatsServer::start_with(&["--user", "inspector", "--pass", SECRET]);
+    let authed_url = authed
+        .url()
+        .replacen("nats://", &format!("nats://inspector:{SECRET}@"), 1);
+    let unreachable = format!("nats://inspector:{SECRET}@127.0.0.1:{}", free_port());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for (nats_url, publish) in [(unreachable, false), (authed_url, true)] {
+        let port = free_port();
+        let prefix = unique_name("secret");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(
+            file.path(),
+            format!(
+                "report_interval: 1s\nalertmanager:\n  urls: ['http://am:{SECRET}@127.0.0.1:{}/?api_token={SECRET}']\n  timeout: 1s\n",
+                free_port()
+            ),
+        )
+        .unwrap();
+        let mut child = ServiceProcess::spawn(
+            Command::new(env!("CARGO_BIN_EXE_aggregator"))
+                .arg("--config")
+                .arg(file.path())
+                .env("INSPECTOR_NATS__URL", &nats_url)
+                .env("INSPECTOR_NATS__SUBJECT_PREFIX", &prefix)
+                .env(
+                    "INSPECTOR_REDIS__URL",
+                    format!("redis://:{SECRET}@127.0.0.1:{}", free_port()),
+                )
+                .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
+                .env("RUST_LOG", "debug")
+                .stdout(log.reopen().unwrap())
+                .stderr(log.reopen().unwrap()),
+        );
+        let get = |path: &str| http_get(port, path);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        if publish {
+            while get("/readyz").map(|(s, _)| s) != Ok(200) {
+                assert!(Instant::now() < deadline, "never ready");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            runtime.block_on(async {
+                let config = inspector_bus::NatsConfig::new(&nats_url, &prefix);
+                let bus = inspector_bus::Bus::connect(&config, "test").await.unwrap();
+                let finding = inspector_domain::fixtures::anomaly("rps", "b-0", chrono::Utc::now());
+                bus.publish_finding(&finding).await.unwrap();
+            });
+        }
+        let mut seen = String::new();
+        let done = |logged: &str| {
+            if publish {
+                logged.contains("alertmanager") && logged.contains("push")
+            } else {
+                logged.contains("nats not available yet")
+            }
+        };
+        while !done(&seen) {
+            assert!(Instant::now() < deadline, "never got that far:\n{seen}");
+            std::thread::sleep(Duration::from_millis(200));
+            seen = std::fs::read_to_string(log.path()).unwrap().to_lowercase();
+        }
+        let shown: Vec<String> = ["/metrics", "/v1/report/latest", "/readyz"]
+            .iter()
+            .filter_map(|path| get(path).ok().map(|(_, body)| body))
+            .collect();
+        child.terminate(Duration::from_secs(15));
+        let logged = std::fs::read_to_string(log.path()).unwrap();
+        assert!(!logged.contains(SECRET), "secret in the log:\n{logged}");
+        for body in shown {
+            assert!(!body.contains(SECRET), "secret served:\n{body}");
+        }
+    }
+}

@@ -140,7 +140,7 @@ impl NatsConfig {
             if server.parse::<async_nats::ServerAddr>().is_err() {
                 return Err(format!(
                     "nats.url: {:?} is not a NATS server URL",
-                    inspector_domain::redact_url(server)
+                    inspector_domain::redact_url(&server)
                 ));
             }
         }
@@ -154,12 +154,26 @@ impl NatsConfig {
     }
 
     /// The server URLs of `url` (comma-separated).
-    pub fn servers(&self) -> Vec<&str> {
+    pub fn servers(&self) -> Vec<String> {
         self.url
             .split(',')
             .map(str::trim)
             .filter(|url| !url.is_empty())
+            .map(|server| match without_userinfo(server) {
+                Some((bare, _)) => bare,
+                None => server.to_string(),
+            })
             .collect()
+    }
+
+    /// Credentials written into a server URL (`nats://user:pass@host`,
+    /// `nats://token@host`), the first found. They are taken out of the
+    /// URLs handed to the client, which logs its server addresses.
+    fn url_credentials(&self) -> Option<UrlCredentials> {
+        self.url
+            .split(',')
+            .map(str::trim)
+            .find_map(|server| without_userinfo(server).and_then(|(_, credentials)| credentials))
     }
 
     /// The alerts stream: the findings stream's name with `_ALERTS` for
@@ -229,7 +243,7 @@ impl NatsConfig {
             Some(path) => async_nats::ConnectOptions::with_credentials_file(path)
                 .await
                 .map_err(|e| BusError::Connect {
-                    url: self.url.clone(),
+                    url: inspector_domain::redact_url(&self.url),
                     source: Box::new(CredentialsFile {
                         path: path.clone(),
                         source: e,
@@ -239,9 +253,16 @@ impl NatsConfig {
         };
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             options = options.user_and_password(user.clone(), password.clone());
-        }
-        if let Some(token) = &self.token {
+        } else if let Some(token) = &self.token {
             options = options.token(token.clone());
+        } else {
+            match self.url_credentials() {
+                Some(UrlCredentials::UserPassword { user, password }) => {
+                    options = options.user_and_password(user, password);
+                }
+                Some(UrlCredentials::Token(token)) => options = options.token(token),
+                None => {}
+            }
         }
         if let Some(ca) = &self.tls.ca_file {
             options = options.add_root_certificates(ca.clone());
@@ -258,9 +279,59 @@ impl NatsConfig {
     }
 }
 
+/// Credentials a server URL carried.
+enum UrlCredentials {
+    UserPassword { user: String, password: String },
+    Token(String),
+}
+
+/// `server` without its userinfo, and what the userinfo held (decoded);
+/// `None` when `server` is not a URL or has no userinfo.
+fn without_userinfo(server: &str) -> Option<(String, Option<UrlCredentials>)> {
+    let mut url = url::Url::parse(server).ok()?;
+    if url.username().is_empty() && url.password().is_none() {
+        return None;
+    }
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decode(url.username());
+    let credentials = match url.password() {
+        Some(password) => Some(UrlCredentials::UserPassword {
+            user,
+            password: decode(password),
+        }),
+        None if !user.is_empty() => Some(UrlCredentials::Token(user)),
+        None => None,
+    };
+    url.set_username("").ok()?;
+    url.set_password(None).ok()?;
+    Some((
+        url.to_string().trim_end_matches('/').to_string(),
+        credentials,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_leave_the_server_urls() {
+        let config = NatsConfig::new("nats://ops:p%40ss@n1:4222, nats://n2:4222", "x");
+        assert_eq!(config.servers(), ["nats://n1:4222", "nats://n2:4222"]);
+        match config.url_credentials() {
+            Some(UrlCredentials::UserPassword { user, password }) => {
+                assert_eq!((user.as_str(), password.as_str()), ("ops", "p@ss"));
+            }
+            _ => panic!("user and password expected"),
+        }
+        let token = NatsConfig::new("nats://t0ken@n1:4222", "x");
+        assert!(matches!(token.url_credentials(), Some(UrlCredentials::Token(t)) if t == "t0ken"));
+        assert_eq!(token.servers(), ["nats://n1:4222"]);
+    }
 
     #[test]
     fn stream_name_from_prefix() {

@@ -184,7 +184,7 @@ impl Bus {
             .connect(config.servers())
             .await
             .map_err(|e| BusError::Connect {
-                url: config.url.clone(),
+                url: inspector_domain::redact_url(&config.url),
                 source: Box::new(e),
             })?;
         let jetstream = jetstream::new(client.clone());

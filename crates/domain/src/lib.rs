@@ -22,15 +22,44 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-/// `url` with any `user:password@` replaced by `***@`: how every message
-/// and log shows a URL from a config.
+/// `url` with any `user:password@` replaced by `***@` and the values of
+/// query parameters that name a secret (`token`, `password`, `key`,
+/// `secret`, `auth`, `sig`...) by `***`: how every message, log line,
+/// metric label and report shows a URL from a config.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let url = match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             format!("{}***{}", &url[..scheme_end + 3], &url[at..])
         }
         _ => url.to_string(),
-    }
+    };
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    const SECRET_NAMES: [&str; 8] = [
+        "pass",
+        "token",
+        "secret",
+        "key",
+        "auth",
+        "sig",
+        "credential",
+        "session",
+    ];
+    let query: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _))
+                if SECRET_NAMES
+                    .iter()
+                    .any(|secret| name.to_ascii_lowercase().contains(secret)) =>
+            {
+                format!("{name}=***")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", query.join("&"))
 }
 
 /// Namespace for deterministic finding ids (UUID v5).
@@ -616,6 +645,16 @@ impl InspectionReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_secrets() {
+        assert_eq!(
+            redact_url("https://u:p@am:9093/x?api_token=abc&team=ops&X-Amz-Signature=f00"),
+            "https://***@am:9093/x?api_token=***&team=ops&X-Amz-Signature=***"
+        );
+        assert_eq!(redact_url("nats://n1:4222"), "nats://n1:4222");
+        assert_eq!(redact_url("redis://:pw@r:6379/0"), "redis://***@r:6379/0");
+    }
 
     pub(crate) fn sample_finding() -> Finding {
         Finding::trend_breach(
