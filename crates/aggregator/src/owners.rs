@@ -152,11 +152,12 @@ impl Owners {
                 }
             },
             OwnerApi::Url(url) => {
-                let uri = url.parse().map_err(|source| OwnersError::Url {
-                    url: url.clone(),
-                    source,
-                })?;
-                kube::Client::try_from(kube::Config::new(uri)).map_err(OwnersError::Client)?
+                let config =
+                    inspector_membership::api_config(url).map_err(|source| OwnersError::Url {
+                        url: inspector_domain::redact_url(url),
+                        source,
+                    })?;
+                kube::Client::try_from(config).map_err(OwnersError::Client)?
             }
         };
         Ok(Owners::with_client(client, config.clone(), counts))

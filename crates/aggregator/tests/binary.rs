@@ -175,11 +175,8 @@ fn health_and_metrics_on_their_own_address() {
 fn planted_secrets_appear_nowhere() {
     const SECRET: &str = "S3cretPlanted";
     inspector_runtime::install_crypto_provider();
-    let authed = NatsServer::start_with(&["--user", "inspector", "--pass", SECRET]);
-    let authed_url = authed
-        .url()
-        .replacen("nats://", &format!("nats://inspector:{SECRET}@"), 1);
-    let unreachable = format!("nats://inspector:{SECRET}@127.0.0.1:{}", free_port());
+    let (_nats, authed_url, unreachable) =
+        inspector_test_harness::nats_with_url_credentials("inspector", SECRET);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for (nats_url, publish) in [(unreachable, false), (authed_url, true)] {
         let port = free_port();

@@ -72,3 +72,42 @@ fn retrains_passes_and_stops_on_sigterm() {
     let _ = std::fs::remove_file(&config);
     assert!(status.success(), "{status}");
 }
+/// Issue 27: credentials in every URL the service holds never reach its
+/// log or `/metrics`: first with every peer unreachable (connection errors
+/// and retries logged), then with NATS up (authenticated by the
+/// credentials in its URL) and Prometheus refusing (retrain and pass errors
+/// logged).
+#[test]
+fn planted_secrets_appear_nowhere() {
+    const SECRET: &str = "S3cretPlanted";
+    let (_nats, authed_url, unreachable) =
+        inspector_test_harness::nats_with_url_credentials("inspector", SECRET);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "interval: 1s\nprometheus: {url: 'http://placeholder:1'}\nmetrics:\n  - {name: requests, query: requests}\n",
+    )
+    .unwrap();
+    for (nats_url, done) in [
+        (unreachable, "NATS not available yet"),
+        (authed_url, "inspector_sensor_passes_total 2"),
+    ] {
+        let port = free_port();
+        inspector_test_harness::assert_secret_never_shown(
+            Command::new(env!("CARGO_BIN_EXE_baseline-detector"))
+                .arg("--config")
+                .arg(file.path())
+                .env(
+                    "INSPECTOR_PROMETHEUS__URL",
+                    format!("http://reader:{SECRET}@127.0.0.1:{}", free_port()),
+                )
+                .env("INSPECTOR_NATS__URL", &nats_url)
+                .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("secret"))
+                .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}")),
+            port,
+            SECRET,
+            &["/metrics", "/readyz"],
+            |log, metrics| log.contains(done) || metrics.contains(done),
+        );
+    }
+}

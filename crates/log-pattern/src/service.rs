@@ -391,12 +391,13 @@ pub async fn start_source(
         SourceConfig::Kubernetes(kubernetes) => {
             let client = match &kubernetes.api_url {
                 Some(url) => {
-                    let uri = url.parse().map_err(|source| ServeError::ApiUrl {
-                        url: url.clone(),
-                        source,
+                    let config = inspector_membership::api_config(url).map_err(|source| {
+                        ServeError::ApiUrl {
+                            url: inspector_domain::redact_url(url),
+                            source,
+                        }
                     })?;
-                    kube::Client::try_from(kube::Config::new(uri))
-                        .map_err(ServeError::Kubernetes)?
+                    kube::Client::try_from(config).map_err(ServeError::Kubernetes)?
                 }
                 None => kube::Client::try_default()
                     .await

@@ -71,3 +71,41 @@ fn file_source_runs_and_snapshots_on_sigterm() {
     assert!(status.success(), "{status}");
     assert!(snapshot.is_file(), "snapshot saved on shutdown");
 }
+
+/// Issue 27: credentials in the NATS URL and the Kubernetes API URL never
+/// reach the log or `/metrics`: first with NATS unreachable, then with NATS
+/// up (authenticated by its URL's credentials) and the API unreachable.
+#[test]
+fn planted_secrets_appear_nowhere() {
+    const SECRET: &str = "S3cretPlanted";
+    let (_nats, authed_url, unreachable) =
+        inspector_test_harness::nats_with_url_credentials("inspector", SECRET);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        format!(
+            "interval: 1s\nsource: {{kind: kubernetes, namespaces: [default], api_url: 'http://u:{SECRET}@127.0.0.1:{}'}}\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    for (nats_url, done) in [
+        (unreachable, "NATS not available yet"),
+        // The kube client logs each failed request (its URL) as an error.
+        (authed_url, "/api/v1/namespaces/default/pods"),
+    ] {
+        let port = free_port();
+        inspector_test_harness::assert_secret_never_shown(
+            Command::new(env!("CARGO_BIN_EXE_log-pattern"))
+                .arg("--config")
+                .arg(file.path())
+                .env("INSPECTOR_NATS__URL", &nats_url)
+                .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("secret"))
+                .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}")),
+            port,
+            SECRET,
+            &["/metrics", "/readyz"],
+            |log, _| log.contains(done) && log.contains("ERROR"),
+        );
+    }
+}

@@ -117,12 +117,11 @@ impl Membership {
                 let resolved = resolve(set, |key| std::env::var(key).ok())?;
                 let client = match &set.api_url {
                     Some(url) => {
-                        let uri = url.parse().map_err(|source| MembershipError::ApiUrl {
-                            url: url.clone(),
+                        let config = api_config(url).map_err(|source| MembershipError::ApiUrl {
+                            url: inspector_domain::redact_url(url),
                             source,
                         })?;
-                        kube::Client::try_from(kube::Config::new(uri))
-                            .map_err(MembershipError::Client)?
+                        kube::Client::try_from(config).map_err(MembershipError::Client)?
                     }
                     None => kube::Client::try_default()
                         .await
@@ -284,5 +283,65 @@ mod tests {
         assert!(whole.owns("anything"));
         let gone = Membership::fixed(Shard { index: 3, count: 3 });
         assert!(!gone.owns("anything"));
+    }
+}
+
+/// A client config for the API server at `url` (an `api_url` setting:
+/// `kubectl proxy`, tests). Credentials written into the URL
+/// (`https://user:pass@host`) become basic-auth credentials instead: the
+/// client logs the URL of every request, and they must not be in it.
+pub fn api_config(url: &str) -> Result<kube::Config, http::uri::InvalidUri> {
+    let decode = |part: &str| {
+        percent_encoding::percent_decode_str(part)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let (bare, credentials) = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            match rest[..authority_end].rsplit_once('@') {
+                Some((userinfo, host)) => {
+                    let (user, password) = match userinfo.split_once(':') {
+                        Some((user, password)) => (decode(user), Some(decode(password))),
+                        None => (decode(userinfo), None),
+                    };
+                    (
+                        format!("{scheme}://{host}{}", &rest[authority_end..]),
+                        Some((user, password)),
+                    )
+                }
+                None => (url.to_string(), None),
+            }
+        }
+        None => (url.to_string(), None),
+    };
+    let mut config = kube::Config::new(bare.parse()?);
+    if let Some((user, password)) = credentials {
+        config.auth_info.username = Some(user);
+        config.auth_info.password = password.map(secrecy::SecretString::from);
+    }
+    Ok(config)
+}
+
+#[cfg(test)]
+mod api_url_tests {
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn credentials_leave_the_api_url() {
+        let config = super::api_config("https://ops:p%40ss@api.local:6443/base").unwrap();
+        assert_eq!(
+            config.cluster_url.to_string(),
+            "https://api.local:6443/base"
+        );
+        assert_eq!(config.auth_info.username.as_deref(), Some("ops"));
+        let password = config
+            .auth_info
+            .password
+            .as_ref()
+            .map(|p| p.expose_secret().to_string());
+        assert_eq!(password.as_deref(), Some("p@ss"));
+        let plain = super::api_config("http://127.0.0.1:8001").unwrap();
+        assert!(plain.auth_info.username.is_none());
     }
 }

@@ -716,6 +716,64 @@ pub fn promtool_check_metrics(text: &str) -> Result<(), String> {
     }
 }
 
+/// A NATS server requiring `user`/`password`, and its URL carrying them;
+/// with the URL of a NATS that is not there, carrying them too (tests that
+/// plant credentials).
+pub fn nats_with_url_credentials(user: &str, password: &str) -> (NatsServer, String, String) {
+    let nats = NatsServer::start_with(&["--user", user, "--pass", password]);
+    let authed = nats
+        .url()
+        .replacen("nats://", &format!("nats://{user}:{password}@"), 1);
+    let unreachable = format!("nats://{user}:{password}@127.0.0.1:{}", free_port());
+    (nats, authed, unreachable)
+}
+
+/// Runs a service binary (`command`, with its ops endpoints on `port`) with
+/// stdout and stderr captured, until `done(log, metrics)` holds, then stops
+/// it and asserts `secret` is in neither its log nor the bodies of `paths`
+/// (read just before it stopped). Panics after 30 s without `done`.
+pub fn assert_secret_never_shown(
+    command: &mut Command,
+    port: u16,
+    secret: &str,
+    paths: &[&str],
+    done: impl Fn(&str, &str) -> bool,
+) {
+    let log = tempfile::NamedTempFile::new().expect("log file");
+    let mut child = ServiceProcess::spawn(
+        command
+            .env("RUST_LOG", "debug")
+            .stdout(log.reopen().expect("log file"))
+            .stderr(log.reopen().expect("log file")),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let logged = std::fs::read_to_string(log.path()).unwrap_or_default();
+        let metrics = http_get(port, "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_default();
+        if done(&logged, &metrics) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never got that far:\n{logged}");
+    }
+    let served: Vec<(String, String)> = paths
+        .iter()
+        .filter_map(|path| {
+            http_get(port, path)
+                .ok()
+                .map(|(_, body)| (path.to_string(), body))
+        })
+        .collect();
+    child.terminate(Duration::from_secs(15));
+    let logged = std::fs::read_to_string(log.path()).unwrap_or_default();
+    assert!(!logged.contains(secret), "secret in the log:\n{logged}");
+    for (path, body) in served {
+        assert!(!body.contains(secret), "secret in {path}:\n{body}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -253,24 +253,20 @@ fn sigterm_with_nats_down_exits_within_the_grace_and_spools() {
 #[test]
 fn planted_secrets_appear_nowhere() {
     const SECRET: &str = "S3cretPlanted";
-    let authed = NatsServer::start_with(&["--user", "inspector", "--pass", SECRET]);
-    let authed_url = authed
-        .url()
-        .replacen("nats://", &format!("nats://inspector:{SECRET}@"), 1);
-    let unreachable = format!("nats://inspector:{SECRET}@127.0.0.1:{}", free_port());
+    let (_nats, authed_url, unreachable) =
+        inspector_test_harness::nats_with_url_credentials("inspector", SECRET);
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        file.path(),
+        "interval: 1s\nprometheus: {url: 'http://placeholder:1'}\nmetrics:\n  - {name: disk, query: disk, threshold: 90}\n",
+    )
+    .unwrap();
     for (nats_url, done) in [
         (unreachable, "NATS not available yet"),
         (authed_url, "inspector_sensor_passes_total 2"),
     ] {
         let port = free_port();
-        let log = tempfile::NamedTempFile::new().unwrap();
-        let file = tempfile::NamedTempFile::new().unwrap();
-        std::fs::write(
-            file.path(),
-            "interval: 1s\nprometheus: {url: 'http://placeholder:1'}\nmetrics:\n  - {name: disk, query: disk, threshold: 90}\n",
-        )
-        .unwrap();
-        let mut child = ServiceProcess::spawn(
+        inspector_test_harness::assert_secret_never_shown(
             binary()
                 .arg("--config")
                 .arg(file.path())
@@ -280,25 +276,11 @@ fn planted_secrets_appear_nowhere() {
                 )
                 .env("INSPECTOR_NATS__URL", &nats_url)
                 .env("INSPECTOR_NATS__SUBJECT_PREFIX", unique_name("secret"))
-                .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}"))
-                .env("RUST_LOG", "debug")
-                .stdout(log.reopen().unwrap())
-                .stderr(log.reopen().unwrap()),
+                .env("INSPECTOR_LISTEN", format!("127.0.0.1:{port}")),
+            port,
+            SECRET,
+            &["/metrics", "/readyz"],
+            |log, metrics| log.contains(done) || metrics.contains(done),
         );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let metrics = loop {
-            assert!(Instant::now() < deadline, "never saw {done:?}");
-            std::thread::sleep(Duration::from_millis(200));
-            let logged = std::fs::read_to_string(log.path()).unwrap();
-            if let Ok((200, metrics)) = http_get(port, "/metrics")
-                && (metrics.contains(done) || logged.contains(done))
-            {
-                break metrics;
-            }
-        };
-        child.terminate(Duration::from_secs(15));
-        let logged = std::fs::read_to_string(log.path()).unwrap();
-        assert!(!logged.contains(SECRET), "secret in the log:\n{logged}");
-        assert!(!metrics.contains(SECRET), "secret in /metrics:\n{metrics}");
     }
 }
