@@ -243,7 +243,7 @@ impl Deduplicator {
                 restored += 1;
             }
         }
-        self.restored = Some(restored);
+        self.restored = (restored > 0).then_some(restored);
     }
 
     /// Atomically claims `key` for `finding_id` unless already claimed in the TTL.
