@@ -881,13 +881,7 @@ mod tests {
         assert!(stale(&core, at(242)));
     }
 
-    fn labelled(mut finding: Finding, labels: &[(&str, &str)]) -> Finding {
-        finding.labels = labels
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        finding.with_computed_id()
-    }
+    use inspector_domain::fixtures::labelled;
 
     fn query(
         namespace: Option<&str>,

@@ -14,13 +14,7 @@ use inspector_domain::context::{ContextQuery, ContextReply};
 use inspector_domain::wire::WireMessage;
 use inspector_domain::{Finding, Incident, ScopeMatch};
 
-fn labelled(mut finding: Finding, labels: &[(&str, &str)]) -> Finding {
-    finding.labels = labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    finding.with_computed_id()
-}
+use inspector_domain::fixtures::labelled;
 
 fn checkout_story() -> Vec<Finding> {
     let now = chrono::Utc::now();

@@ -186,13 +186,7 @@ async fn object(
     }
 }
 
-fn labelled(mut finding: Finding, labels: &[(&str, &str)]) -> Finding {
-    finding.labels = labels
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    finding.with_computed_id()
-}
+use inspector_domain::fixtures::labelled;
 
 fn pod_metric(metric: &str, pod: &str) -> Finding {
     let now = chrono::Utc::now();

@@ -84,3 +84,12 @@ pub fn log_pattern(workload: &str, template: &str, detected_at: DateTime<Utc>) -
         },
     )
 }
+
+/// `finding` with exactly `labels`, its id recomputed.
+pub fn labelled(mut finding: Finding, labels: &[(&str, &str)]) -> Finding {
+    finding.labels = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    finding.with_computed_id()
+}
