@@ -83,7 +83,11 @@ async fn restore_from_alert_stream(
     shared: &Shared,
 ) -> Option<Vec<(String, String, chrono::DateTime<Utc>)>> {
     let now = Utc::now();
-    let since = now - chrono::Duration::from_std(config.nats.alert_max_age).unwrap_or_default();
+    // The whole stream (it keeps `alert_max_age`); an absurd age reads from the epoch.
+    let since = chrono::Duration::from_std(config.nats.alert_max_age)
+        .ok()
+        .and_then(|age| now.checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::UNIX_EPOCH);
     let (kept, malformed) = match bus
         .recent_alerts(since, &config.nats.alert_stream_name())
         .await
